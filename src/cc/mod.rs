@@ -1,0 +1,7 @@
+//! Pure parsers for Claude Code's non-screen signals: the transcript JSONL
+//! ([`transcript`]), hook payloads ([`hook_payload`]) and the
+//! `sessions/<pid>.json` status file ([`status_file`]).
+
+pub mod hook_payload;
+pub mod status_file;
+pub mod transcript;
