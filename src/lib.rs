@@ -2,10 +2,20 @@
 //!
 //! Layering (data flows drivers → detect → core → api; commands flow api → core → drivers):
 //! - [`detect`], [`cc`]: pure parsers of CC's screen, transcript, hook payloads and status file.
-//! - [`tmux`]: the tmux driver (argv-only commands, one control-mode client as the push channel).
+//! - [`tmux`], [`files`], [`hooks_http`]: drivers (argv-only tmux + control-mode push channel,
+//!   inotify, the hook receiver).
 //! - [`core`]: sessions, state fusion, pending interactions, event log — no gRPC here.
 //! - [`store`]: the embedded SQLite store behind the core.
 //! - [`api`]: thin tonic handlers and the one place that maps core errors to `tonic::Status`.
+//! - [`fakeapi`]: a scripted fake Anthropic Messages API for tests and offline use.
+pub mod api;
 pub mod cc;
+pub mod core;
 pub mod detect;
+pub mod fakeapi;
+pub mod files;
+pub mod hooks_http;
 pub mod proto;
+pub mod server;
+pub mod store;
+pub mod tmux;

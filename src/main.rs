@@ -1,1 +1,118 @@
-fn main() {}
+//! The `aegis` binary: `serve` runs the service; `fake-api` runs the scripted fake Anthropic API.
+use aegis::server::{serve, ServeConfig};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "aegis",
+    version,
+    about = "Run and steer interactive Claude Code sessions over gRPC"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC service.
+    Serve(ServeArgs),
+    /// Run the scripted fake Anthropic Messages API (test orchestrations offline; see docs/fake-api.md).
+    FakeApi {
+        /// Address to listen on (loopback).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// JSON script of rules (the built-in vocabulary applies after them).
+        #[arg(long)]
+        script: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// gRPC listen address. Loopback by default; any other address requires --token.
+    #[arg(long, env = "AEGIS_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// State directory (SQLite store). Default: $XDG_STATE_HOME/aegis or ~/.local/state/aegis.
+    #[arg(long, env = "AEGIS_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// tmux socket name (tmux -L). Fixed so sessions outlive the server and are re-adopted.
+    #[arg(long, env = "AEGIS_TMUX_SOCKET", default_value = "aegis")]
+    tmux_socket: String,
+    /// tmux binary.
+    #[arg(long, env = "AEGIS_TMUX_BIN", default_value = "tmux")]
+    tmux_bin: PathBuf,
+    /// Claude Code binary.
+    #[arg(long, env = "AEGIS_CLAUDE_BIN", default_value = "claude")]
+    claude_bin: PathBuf,
+    /// CC config dir passed to CC as CLAUDE_CONFIG_DIR. Default: CC's own ($CLAUDE_CONFIG_DIR or ~/.claude).
+    #[arg(long, env = "AEGIS_CLAUDE_CONFIG_DIR")]
+    claude_config_dir: Option<PathBuf>,
+    /// Bearer token required on SessionService calls (health and reflection stay open).
+    #[arg(long, env = "AEGIS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Working with no progress for this many seconds marks a session stalled.
+    #[arg(long, env = "AEGIS_STALL_SECS", default_value_t = 300)]
+    stall_secs: u64,
+}
+
+fn default_state_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state")
+        })
+        .join("aegis")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn termination() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(a) => {
+            let cfg = ServeConfig {
+                listen: a.listen,
+                state_dir: a.state_dir.unwrap_or_else(default_state_dir),
+                tmux_bin: a.tmux_bin,
+                tmux_socket: a.tmux_socket,
+                claude_bin: a.claude_bin,
+                claude_config_dir: a.claude_config_dir,
+                token: a.token,
+                stall_threshold: Duration::from_secs(a.stall_secs),
+            };
+            serve(cfg, termination()).await
+        }
+        Command::FakeApi { listen, script } => {
+            let script = match script {
+                Some(p) => aegis::fakeapi::Script::from_json(&std::fs::read_to_string(p)?)?,
+                None => aegis::fakeapi::Script::builtin(),
+            };
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            let addr = listener.local_addr()?;
+            let api = aegis::fakeapi::FakeApi::start_on(listener, script).await?;
+            println!("listening {addr}");
+            termination().await;
+            api.shutdown().await;
+            Ok(())
+        }
+    }
+}

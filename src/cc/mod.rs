@@ -3,5 +3,6 @@
 //! `sessions/<pid>.json` status file ([`status_file`]).
 
 pub mod hook_payload;
+pub mod launch;
 pub mod status_file;
 pub mod transcript;

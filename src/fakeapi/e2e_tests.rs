@@ -1,7 +1,7 @@
 //! End-to-end tests: the real Claude Code CLI (`claude -p`) against the fake API.
 //!
-//! The CLI binaries are looked up under `~/.cache/aegis/claude-code/<version>/` (override the
-//! root with `AEGIS_CC_CACHE`); a test whose binary is missing prints a message and passes.
+//! The CLI binaries are looked up where scripts/install-claude-code.sh puts them
+//! (`$AEGIS_CC_CACHE` or `${XDG_CACHE_HOME:-~/.cache}/aegis/claude-code/<version>/`); a test whose binary is missing prints a message and passes.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,14 +14,23 @@ use super::*;
 const API_KEY: &str = "sk-ant-test-0123456789abcdefghij";
 
 fn claude_bin(version: &str) -> Option<PathBuf> {
+    // Same lookup as scripts/install-claude-code.sh.
     let root = std::env::var_os("AEGIS_CC_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/aegis/claude-code")))?;
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|c| Path::new(&c).join("aegis/claude-code"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/aegis/claude-code"))
+        })?;
     let p = root.join(version).join("node_modules/.bin/claude");
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIP: Claude Code {version} not installed at {}", p.display());
+        eprintln!(
+            "SKIP: Claude Code {version} not installed at {}",
+            p.display()
+        );
         None
     }
 }
@@ -145,7 +154,9 @@ async fn run_cc(
 const LIMIT: Duration = Duration::from_secs(90);
 
 async fn plain_text(version: &str) {
-    let Some(bin) = claude_bin(version) else { return };
+    let Some(bin) = claude_bin(version) else {
+        return;
+    };
     let home = CcHome::new();
     let api = FakeApi::start(Script::builtin()).await.unwrap();
     let run = run_cc(&bin, &home, &api, "hello e2e\nsecond line", &[], &[], LIMIT).await;
@@ -160,7 +171,9 @@ async fn plain_text(version: &str) {
 }
 
 async fn bash_tool(version: &str) {
-    let Some(bin) = claude_bin(version) else { return };
+    let Some(bin) = claude_bin(version) else {
+        return;
+    };
     let home = CcHome::new();
     let api = FakeApi::start(Script::builtin()).await.unwrap();
     let run = run_cc(
@@ -173,7 +186,12 @@ async fn bash_tool(version: &str) {
         LIMIT,
     )
     .await;
-    assert_eq!(run.result_text(), "Tool finished: aegis-e2e-42", "{}", run.dump());
+    assert_eq!(
+        run.result_text(),
+        "Tool finished: aegis-e2e-42",
+        "{}",
+        run.dump()
+    );
     let main = api.main_requests();
     assert_eq!(main.len(), 2, "{:?}", api.requests());
     assert_eq!(main[0].reply_tools, vec!["Bash".to_string()]);
@@ -184,16 +202,44 @@ async fn bash_tool(version: &str) {
 }
 
 async fn write_and_edit(version: &str) {
-    let Some(bin) = claude_bin(version) else { return };
+    let Some(bin) = claude_bin(version) else {
+        return;
+    };
     let home = CcHome::new();
     let api = FakeApi::start(Script::builtin()).await.unwrap();
     let args = ["--permission-mode", "acceptEdits"];
-    let run = run_cc(&bin, &home, &api, "WRITE(notes/a.txt:alpha beta)", &args, &[], LIMIT).await;
-    assert!(run.result_text().starts_with("Tool finished: "), "{}", run.dump());
+    let run = run_cc(
+        &bin,
+        &home,
+        &api,
+        "WRITE(notes/a.txt:alpha beta)",
+        &args,
+        &[],
+        LIMIT,
+    )
+    .await;
+    assert!(
+        run.result_text().starts_with("Tool finished: "),
+        "{}",
+        run.dump()
+    );
     let file = home.work.join("notes/a.txt");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha beta\n");
-    let run = run_cc(&bin, &home, &api, "EDIT(notes/a.txt:beta->gamma)", &args, &[], LIMIT).await;
-    assert!(run.result_text().starts_with("Tool finished: "), "{}", run.dump());
+    let run = run_cc(
+        &bin,
+        &home,
+        &api,
+        "EDIT(notes/a.txt:beta->gamma)",
+        &args,
+        &[],
+        LIMIT,
+    )
+    .await;
+    assert!(
+        run.result_text().starts_with("Tool finished: "),
+        "{}",
+        run.dump()
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha gamma\n");
     let tools: Vec<String> = api
         .main_requests()
@@ -205,12 +251,28 @@ async fn write_and_edit(version: &str) {
 }
 
 async fn error_retry(version: &str) {
-    let Some(bin) = claude_bin(version) else { return };
+    let Some(bin) = claude_bin(version) else {
+        return;
+    };
     let home = CcHome::new();
     let api = FakeApi::start(Script::builtin()).await.unwrap();
     let env = [("CLAUDE_CODE_MAX_RETRIES", "2")];
-    let run = run_cc(&bin, &home, &api, "ERROR(500x1) then fine", &[], &env, LIMIT).await;
-    assert_eq!(run.result_text(), "Fake reply: ERROR(500x1) then fine", "{}", run.dump());
+    let run = run_cc(
+        &bin,
+        &home,
+        &api,
+        "ERROR(500x1) then fine",
+        &[],
+        &env,
+        LIMIT,
+    )
+    .await;
+    assert_eq!(
+        run.result_text(),
+        "Fake reply: ERROR(500x1) then fine",
+        "{}",
+        run.dump()
+    );
     let statuses: Vec<u16> = api.main_requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [500, 200]);
 

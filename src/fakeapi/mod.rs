@@ -89,7 +89,10 @@ impl Inner {
     fn record(&self, mut r: RecordedRequest) {
         r.seq = self.seq.fetch_add(1, Ordering::SeqCst);
         tracing::debug!(path = %r.path, status = r.status, rule = ?r.rule, main = r.main_loop, text = %first_line(&r.last_user_text, 80), "fake-api request");
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(r);
     }
 
     /// Sleeps `ms`; false if the server is shutting down.
@@ -136,7 +139,11 @@ impl FakeApi {
         });
         let app = Router::new()
             .route("/v1/messages", post(messages).fallback(fallback))
-            .route("/v1/messages/count_tokens", post(count_tokens).fallback(fallback))
+            .route(
+                "/v1/messages/count_tokens",
+                post(count_tokens).fallback(fallback),
+            )
+            .route("/", axum::routing::any(root))
             .fallback(fallback)
             .with_state(inner.clone());
         let mut rx = shutdown_rx;
@@ -295,16 +302,23 @@ async fn fallback(State(inner): State<Arc<Inner>>, method: Method, uri: Original
     )
 }
 
-fn parse_body(bytes: &Bytes) -> Result<Value, Response> {
+/// `HEAD /` is a connectivity probe of CC 2.1.197: answer 200.
+async fn root(State(inner): State<Arc<Inner>>, method: Method) -> Response {
+    inner.record(blank_record(&method, "/", 200));
+    json_response(200, &json!({}), &[])
+}
+
+/// The JSON object body, or the 400 error message.
+fn parse_body(bytes: &Bytes) -> Result<Value, String> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(json_response(400, &error_body(400, Some("body must be a JSON object".into())), &[])),
-        Err(e) => Err(json_response(
-            400,
-            &error_body(400, Some(Value::String(format!("invalid JSON body: {e}")))),
-            &[],
-        )),
+        Ok(_) => Err("body must be a JSON object".to_string()),
+        Err(e) => Err(format!("invalid JSON body: {e}")),
     }
+}
+
+fn bad_request(msg: String) -> Response {
+    json_response(400, &error_body(400, Some(Value::String(msg))), &[])
 }
 
 /// About 4 bytes of JSON per token.
@@ -321,9 +335,9 @@ async fn count_tokens(
     let path = uri.0.path().to_string();
     let body = match parse_body(&bytes) {
         Ok(b) => b,
-        Err(resp) => {
+        Err(msg) => {
             inner.record(blank_record(&method, &path, 400));
-            return resp;
+            return bad_request(msg);
         }
     };
     let view = RequestView::parse(&body);
@@ -344,9 +358,9 @@ async fn messages(
     let path = uri.0.path().to_string();
     let body = match parse_body(&bytes) {
         Ok(b) => b,
-        Err(resp) => {
+        Err(msg) => {
             inner.record(blank_record(&method, &path, 400));
-            return resp;
+            return bad_request(msg);
         }
     };
     let view = RequestView::parse(&body);
@@ -435,11 +449,14 @@ async fn messages(
             }
         }
     });
-    let mut resp = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(
-        rx,
-    )));
+    let mut resp = Response::new(Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    ));
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     if let Ok(v) = HeaderValue::from_str(&new_id("req_01")) {
         h.insert("request-id", v);

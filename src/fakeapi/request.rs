@@ -140,9 +140,19 @@ impl RequestView {
         // CC 2.1 puts role:"system" entries into `messages`; they are not turns.
         let msgs: Vec<&Value> = all_messages
             .iter()
-            .filter(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "assistant")))
+            .filter(|m| {
+                matches!(
+                    m.get("role").and_then(Value::as_str),
+                    Some("user" | "assistant")
+                )
+            })
             .collect();
-        let role = |m: &Value| m.get("role").and_then(Value::as_str).unwrap_or("").to_string();
+        let role = |m: &Value| {
+            m.get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
 
         // tool_use id -> tool name, from the assistant messages.
         let mut tool_names: HashMap<String, String> = HashMap::new();

@@ -298,7 +298,10 @@ impl Script {
                 blocks.push(OutBlock::Text(default_text(req, &ctx)));
             }
             let error_body = if status >= 400 {
-                Some(error_body(status, d.error_body.as_ref().map(|v| ctx.expand_value(v))))
+                Some(error_body(
+                    status,
+                    d.error_body.as_ref().map(|v| ctx.expand_value(v)),
+                ))
             } else {
                 None
             };
@@ -383,7 +386,10 @@ pub fn error_body(status: u16, custom: Option<Value>) -> Value {
         401 => ("authentication_error", "invalid x-api-key"),
         403 => ("permission_error", "Permission denied"),
         404 => ("not_found_error", "Not found"),
-        413 => ("request_too_large", "Request exceeds the maximum allowed size"),
+        413 => (
+            "request_too_large",
+            "Request exceeds the maximum allowed size",
+        ),
         429 => ("rate_limit_error", "Rate limited"),
         500 => ("api_error", "Internal server error"),
         503 => ("api_error", "Service unavailable"),
@@ -451,7 +457,11 @@ fn placeholder_re() -> &'static Regex {
 
 /// First non-empty line, trimmed, cut to `max` characters.
 pub fn first_line(s: &str, max: usize) -> String {
-    let line = s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     line.chars().take(max).collect()
 }
 
@@ -467,11 +477,17 @@ impl<'a> Ctx<'a> {
         let mut vars = HashMap::new();
         if let Some(c) = caps {
             for (i, m) in c.iter().enumerate() {
-                vars.insert(i.to_string(), m.map(|m| m.as_str().to_string()).unwrap_or_default());
+                vars.insert(
+                    i.to_string(),
+                    m.map(|m| m.as_str().to_string()).unwrap_or_default(),
+                );
             }
             if let Some(re) = re {
                 for name in re.capture_names().flatten() {
-                    let v = c.name(name).map(|m| m.as_str().to_string()).unwrap_or_default();
+                    let v = c
+                        .name(name)
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_default();
                     vars.insert(name.to_string(), v);
                 }
             }
@@ -484,7 +500,11 @@ impl<'a> Ctx<'a> {
         if p.starts_with('/') {
             p.to_string()
         } else {
-            format!("{}/{}", self.req.cwd.trim_end_matches('/'), p.trim_start_matches("./"))
+            format!(
+                "{}/{}",
+                self.req.cwd.trim_end_matches('/'),
+                p.trim_start_matches("./")
+            )
         }
     }
 
@@ -533,10 +553,7 @@ impl<'a> Ctx<'a> {
         match v {
             Value::String(s) => {
                 let t = s.trim();
-                if let Some(k) = t
-                    .strip_prefix("{{json:")
-                    .and_then(|r| r.strip_suffix("}}"))
-                {
+                if let Some(k) = t.strip_prefix("{{json:").and_then(|r| r.strip_suffix("}}")) {
                     let raw = self.lookup(k).unwrap_or_default();
                     return serde_json::from_str(&raw).unwrap_or(Value::String(raw));
                 }

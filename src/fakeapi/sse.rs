@@ -41,7 +41,8 @@ impl Answer {
         input_tokens: u64,
     ) -> Answer {
         let has_tool = blocks.iter().any(|b| matches!(b, OutBlock::ToolUse { .. }));
-        let stop_reason = stop.unwrap_or_else(|| if has_tool { "tool_use" } else { "end_turn" }.into());
+        let stop_reason =
+            stop.unwrap_or_else(|| if has_tool { "tool_use" } else { "end_turn" }.into());
         Answer {
             id,
             model,

@@ -1,0 +1,5 @@
+package aegis
+
+import "io"
+
+var ioEOF = io.EOF

@@ -1,0 +1,107 @@
+"""Live tests: real `aegis serve` + `aegis fake-api` + real Claude Code (needs AEGIS_BIN and CLAUDE_BIN)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+
+import aegis_client
+from aegis_client import AegisError, pb
+from harness import Stack
+
+pytestmark = pytest.mark.live
+
+
+def test_create_with_prompt_waits_for_idle_and_reply_in_transcript(stack: Stack) -> None:
+    with aegis_client.connect(stack.address) as client:
+        s = client.create_and_wait(str(stack.work_dir), "hello from python", timeout=180)
+        try:
+            assert s.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s.state)
+            assert s.stable
+            text = client.last_assistant_text(s.id)
+            assert "Fake reply" in text, text
+            # Errors carry their ErrorInfo reason.
+            with pytest.raises(AegisError) as exc:
+                client.get_session("00000000-0000-0000-0000-000000000000")
+            assert exc.value.code == grpc.StatusCode.NOT_FOUND
+            assert exc.value.reason == "SESSION_NOT_FOUND", exc.value
+        finally:
+            client.delete_session(s.id)
+
+
+def test_watch_survives_server_restart(stack: Stack) -> None:
+    with aegis_client.connect(stack.address) as client:
+        s = client.create_and_wait(str(stack.work_dir), "first turn", timeout=180)
+        assert s.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s.state)
+        seen: list[pb.WatchSessionResponse] = []
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                for item in client.watch(s.id, include_snapshot=True, heartbeat_interval=1, stop=stop):
+                    seen.append(item)
+            except BaseException as err:  # surfaced below
+                errors.append(err)
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen and seen[0].HasField("snapshot"), "no snapshot from WatchSession"
+        before = seen[0].snapshot.revision
+
+        stack.restart_server()  # SIGKILL, then a new server on the same address, state dir and tmux socket
+        try:
+            after = client.get_session(s.id)
+        except AegisError as err:
+            pytest.xfail(f"server does not re-adopt sessions after a restart yet (issue 4): {err}")
+        if after.state == pb.SESSION_STATE_EXITED:
+            pytest.xfail(f"server does not re-adopt sessions after a restart yet (issue 4): session EXITED ({after.exit.reason})")
+
+        s2 = client.send_and_wait(s.id, "second turn after restart", timeout=180)
+        assert s2.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s2.state)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            evs = [i.event for i in seen if i.HasField("event")]
+            if evs and evs[-1].revision >= s2.revision:
+                break
+            time.sleep(0.1)
+        stop.set()
+        assert not errors, errors
+        evs = [i.event for i in seen if i.HasField("event")]
+        revs = [e.revision for e in evs]
+        assert revs == sorted(set(revs)), f"duplicates or disorder: {revs}"
+        assert revs and revs[-1] >= s2.revision, f"watch stopped at {revs} (session at {s2.revision})"
+        assert any(e.revision > before and e.kind == pb.EVENT_KIND_MESSAGE_SENT for e in evs), revs
+        assert "Fake reply" in client.last_assistant_text(s.id)
+        client.delete_session(s.id)
+
+
+def test_answer_question_by_id(stack: Stack) -> None:
+    with aegis_client.connect(stack.address) as client:
+        s = client.create_and_wait(str(stack.work_dir), "ASK_ONE", timeout=180)
+        try:
+            if s.state != pb.SESSION_STATE_ASK_QUESTION or not s.pending_interactions:
+                pytest.xfail(
+                    f"question not surfaced as ASK_QUESTION with a pending interaction (issue 3): "
+                    f"state {aegis_client.state_name(s.state)}, {len(s.pending_interactions)} pending"
+                )
+            it = s.pending_interactions[0]
+            assert it.kind == pb.INTERACTION_KIND_QUESTION
+            q = it.question.questions[0]
+            try:
+                resp = client.answer(s.id, it.id, {q.question: q.options[0].label}, wait_timeout=120)
+            except AegisError as err:
+                if err.code == grpc.StatusCode.UNIMPLEMENTED:
+                    pytest.xfail(f"AnswerQuestion not implemented yet (issue 3): {err}")
+                raise
+            s = resp.session if resp.session.stable else client.wait(s.id, 120)
+            assert s.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s.state)
+            assert q.options[0].label in "\n".join(e.text for e in client.transcript(s.id))
+        finally:
+            client.delete_session(s.id)

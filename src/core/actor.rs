@@ -1,0 +1,494 @@
+//! The per-session actor: the single consumer of a session's signals. It fuses them into a state
+//! (see `fuse`), tracks pending interactions, confirms deliveries, and emits every change as an event.
+//! It never polls tmux: it captures the pane only when tmux reported output.
+use super::fuse::Fuser;
+use super::handle::{Delivery, ScreenSnap, SessionHandle, Signal};
+use super::interactions::{self, PendingTool};
+use super::manager::Manager;
+use super::model::*;
+use crate::cc::hook_payload::{HookEvent, HookPayload};
+use crate::cc::status_file::{CcStatus, StatusFile};
+use crate::cc::transcript::{TranscriptTail, TurnSignal};
+use crate::detect::{classify, ScreenObservation};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub(crate) struct Actor {
+    mgr: Arc<Manager>,
+    h: Arc<SessionHandle>,
+    fuser: Fuser,
+    tail: Option<TranscriptTail>,
+    deliveries: Vec<Delivery>,
+    /// PreToolUse payloads by tool_use_id, to give PermissionRequest (which has no id) CC's id.
+    tools: HashMap<String, (String, Value)>,
+    /// The tool call CC is asking permission for (from PermissionRequest), until answered or moved on.
+    waiting: Option<PendingTool>,
+    last_progress: Millis,
+    progress_key: String,
+    exit_info: Option<ExitInfo>,
+    /// A turn started and its end is not in the transcript yet.
+    turn_open: bool,
+    /// While a turn's end is not in the transcript, the move to a ready state waits (bounded) so a
+    /// client that reads the transcript at IDLE finds the answer there.
+    hold_until: Option<tokio::time::Instant>,
+}
+
+/// Longest wait for the transcript to record a turn's end (it lags the screen by 50–170 ms).
+const TRANSCRIPT_HOLD: Duration = Duration::from_millis(1500);
+
+impl Actor {
+    pub(crate) fn new(mgr: Arc<Manager>, h: Arc<SessionHandle>) -> Actor {
+        let rec = h.get();
+        let tail = (!rec.transcript_path.is_empty()).then(|| {
+            let mut t = TranscriptTail::new(PathBuf::from(&rec.transcript_path));
+            // On re-adoption, skip what was already there: only new records are signals.
+            let _ = t.read_new();
+            t
+        });
+        Actor {
+            mgr,
+            h,
+            fuser: Fuser::default(),
+            tail,
+            deliveries: Vec::new(),
+            tools: HashMap::new(),
+            waiting: None,
+            last_progress: now_ms(),
+            progress_key: String::new(),
+            exit_info: None,
+            turn_open: false,
+            hold_until: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Signal>) {
+        // The stall check reads only our own clock; it never touches tmux.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A first look at the pane, in case it drew before the control client attached.
+        self.on_pane_output().await;
+        loop {
+            tokio::select! {
+                sig = rx.recv() => match sig {
+                    None | Some(Signal::Stop) => break,
+                    Some(s) => self.on_signal(s).await,
+                },
+                _ = tick.tick() => self.check_stall().await,
+                _ = sleep_until_opt(self.hold_until) => {
+                    self.turn_open = false;
+                    self.hold_until = None;
+                    self.reevaluate().await;
+                }
+            }
+            if self.fuser.exited() {
+                break;
+            }
+        }
+        // Pending deliveries are dropped: their callers see the session end.
+        self.deliveries.clear();
+    }
+
+    async fn on_signal(&mut self, sig: Signal) {
+        match sig {
+            Signal::PaneOutput => self.on_pane_output().await,
+            Signal::PaneDied { status } => {
+                let ev = Evidence::process(match status {
+                    Some(s) => format!("process exited with status {s}"),
+                    None => "process exited".to_string(),
+                });
+                self.exit(ev, status, "process exited").await;
+            }
+            Signal::Gone { reason } => {
+                self.exit(Evidence::process(reason.clone()), None, &reason)
+                    .await
+            }
+            Signal::Hook { payload, at, reply } => {
+                let answer = self.on_hook(*payload, at).await;
+                let _ = reply.send(answer);
+            }
+            Signal::Status { file, at } => self.on_status(file, at).await,
+            Signal::TranscriptChanged => self.on_transcript().await,
+            Signal::ExpectDelivery(d) => self.deliveries.push(d),
+            Signal::Stop => {}
+        }
+    }
+
+    async fn on_pane_output(&mut self) {
+        let pane = self.h.get().tmux_pane;
+        if pane.is_empty() {
+            return;
+        }
+        let Ok(text) = self.mgr.capture_for_detection(&pane).await else {
+            return;
+        };
+        let at = now_ms();
+        let obs = classify(&text);
+        self.note_screen_progress(&text, &obs, at);
+        self.fuser.observe_screen(obs.clone(), at);
+        self.h.screen.send_replace(Some(ScreenSnap {
+            obs: obs.clone(),
+            at,
+        }));
+        self.confirm_by_screen(&obs, at).await;
+        self.reevaluate().await;
+    }
+
+    fn note_screen_progress(&mut self, text: &str, obs: &ScreenObservation, at: Millis) {
+        // The spinner line animates (glyph, seconds) even when nothing progresses; leave it out.
+        let key: String = text
+            .lines()
+            .filter(|l| obs.spinner.as_deref().is_none_or(|s| !l.contains(s)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if key != self.progress_key {
+            self.progress_key = key;
+            self.last_progress = at;
+        }
+    }
+
+    async fn on_hook(&mut self, p: HookPayload, at: Millis) -> Option<Value> {
+        self.last_progress = at;
+        self.track_conversation(&p).await;
+        let ev = Evidence::hook(p.event.name(), at);
+        match &p.event {
+            HookEvent::UserPromptSubmit { prompt } => {
+                self.turn_open = true;
+                self.fuser.hint(State::Working, ev.clone());
+                self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(prompt.clone()))
+                    .await;
+            }
+            HookEvent::PreToolUse {
+                tool_name,
+                tool_input,
+                tool_use_id,
+            } => {
+                if let Some(id) = tool_use_id {
+                    self.tools
+                        .insert(id.clone(), (tool_name.clone(), tool_input.clone()));
+                }
+                self.fuser.hint(State::Working, ev);
+            }
+            HookEvent::PermissionRequest {
+                tool_name,
+                tool_input,
+                ..
+            } => {
+                let id = self
+                    .tools
+                    .iter()
+                    .find(|(_, (n, i))| n == tool_name && i == tool_input)
+                    .map(|(id, _)| id.clone())
+                    .unwrap_or_else(|| format!("perm-{}", uuid::Uuid::new_v4().simple()));
+                let tool = PendingTool {
+                    id,
+                    tool_name: tool_name.clone(),
+                    input: tool_input.clone(),
+                    since: at,
+                };
+                self.fuser.hint(interactions::state_for_tool(tool_name), ev);
+                self.waiting = Some(tool);
+            }
+            HookEvent::PostToolUse { tool_use_id, .. } => {
+                if let Some(id) = tool_use_id {
+                    self.tools.remove(id);
+                    if self.waiting.as_ref().is_some_and(|w| &w.id == id) {
+                        self.waiting = None;
+                    }
+                }
+                self.fuser.hint(State::Working, ev);
+            }
+            HookEvent::Stop {
+                last_assistant_message,
+            } => {
+                self.waiting = None;
+                self.fuser.hint(State::Idle, ev);
+                let msg = last_assistant_message.clone().unwrap_or_default();
+                if !msg.is_empty() {
+                    let _ = self
+                        .mgr
+                        .update_meta(&self.h, |r| r.last_assistant_message = msg)
+                        .await;
+                }
+            }
+            HookEvent::StopFailure { .. } => {
+                self.waiting = None;
+                self.fuser.hint(State::Error, ev);
+            }
+            HookEvent::PreCompact { .. } => self.fuser.hint(State::Compacting, ev),
+            _ => {}
+        }
+        self.reevaluate().await;
+        None
+    }
+
+    /// The hook payload names CC's current conversation and transcript (they change after /clear).
+    async fn track_conversation(&mut self, p: &HookPayload) {
+        let rec = self.h.get();
+        let path = p.transcript_path.clone().unwrap_or_default();
+        if (p.session_id.is_empty() || p.session_id == rec.cc_session_id)
+            && (path.is_empty() || path == rec.transcript_path)
+        {
+            return;
+        }
+        let (sid, path) = (
+            p.session_id.clone(),
+            if path.is_empty() {
+                rec.transcript_path.clone()
+            } else {
+                path
+            },
+        );
+        if path != rec.transcript_path {
+            self.tail = Some(TranscriptTail::new(PathBuf::from(&path)));
+            self.mgr.watch_transcript(&self.h.id, &path);
+        }
+        let detail = format!("conversation {sid}");
+        let _ = self
+            .mgr
+            .emit(
+                &self.h,
+                EventKind::Updated,
+                Evidence::hook(p.event.name(), now_ms()),
+                detail,
+                None,
+                |r| {
+                    r.cc_session_id = sid;
+                    r.transcript_path = path;
+                },
+            )
+            .await;
+    }
+
+    async fn on_status(&mut self, file: StatusFile, at: Millis) {
+        let ev = Evidence::status_file(format!("{:?}", file.status), at);
+        match file.status {
+            CcStatus::Busy => self.fuser.hint(State::Working, ev),
+            CcStatus::Idle => {
+                if self.waiting.is_none() {
+                    self.fuser.hint(State::Idle, ev)
+                }
+            }
+            // Waiting says *that* CC waits, not for what: hooks and the screen name the kind.
+            _ => return,
+        }
+        self.reevaluate().await;
+    }
+
+    async fn on_transcript(&mut self) {
+        let Some(tail) = self.tail.as_mut() else {
+            return;
+        };
+        let Ok(records) = tail.read_new() else { return };
+        if records.is_empty() {
+            return;
+        }
+        let at = now_ms();
+        self.last_progress = at;
+        for rec in records {
+            for sig in rec.signals {
+                match sig {
+                    TurnSignal::TurnEnded { .. } | TurnSignal::Interrupted => {
+                        self.turn_open = false
+                    }
+                    TurnSignal::PromptSubmitted { text, .. } => {
+                        let ev = Evidence::transcript("user", at);
+                        self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(text))
+                            .await;
+                    }
+                    // 2.1.330 writes no turn_duration after an API error: the error record ends the turn.
+                    TurnSignal::ApiError { .. } => {
+                        self.turn_open = false;
+                        self.fuser.hint(
+                            State::Error,
+                            Evidence::transcript("assistant/api_error", at),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.reevaluate().await;
+    }
+
+    async fn confirm_by_screen(&mut self, obs: &ScreenObservation, at: Millis) {
+        use crate::detect::ScreenState as S;
+        // An emptied (or placeholder-only) live input box after the submitting key means CC took the
+        // text; so does any dialog or exit replacing the box (a slash command that opens one, /exit).
+        let taken = match obs.state {
+            S::Idle | S::Working | S::ExitPending | S::Compacting | S::ApiRetry => {
+                obs.input.is_none()
+            }
+            S::Blank | S::Unknown => false,
+            _ => true,
+        };
+        if !taken {
+            return;
+        }
+        let ev = Evidence::screen(vec!["input box emptied".into()], at);
+        self.confirm_deliveries(|d| d.screen_ok && d.since <= at, ev, None)
+            .await;
+    }
+
+    async fn confirm_deliveries(
+        &mut self,
+        pred: impl Fn(&Delivery) -> bool,
+        ev: Evidence,
+        text: Option<String>,
+    ) {
+        let Some(pos) = self
+            .deliveries
+            .iter()
+            .position(|d| d.since <= ev.at && pred(d))
+        else {
+            return;
+        };
+        let d = self.deliveries.remove(pos);
+        let detail = text.or(d.prompt_text.clone()).unwrap_or_default();
+        let detail: String = detail.chars().take(200).collect();
+        if let Ok(event) = self
+            .mgr
+            .emit(&self.h, EventKind::MessageSent, ev, detail, None, |_| {})
+            .await
+        {
+            let _ = d.reply.send(event);
+        }
+    }
+
+    async fn exit(&mut self, ev: Evidence, status: Option<i32>, reason: &str) {
+        self.fuser.exit(ev);
+        self.exit_info = Some(ExitInfo {
+            status,
+            reason: reason.to_string(),
+            at: now_ms(),
+        });
+        self.waiting = None;
+        self.reevaluate().await;
+    }
+
+    async fn check_stall(&mut self) {
+        let rec = self.h.get();
+        let threshold = self.mgr.stall_threshold_ms();
+        let stalled = rec.state == State::Working && now_ms() - self.last_progress > threshold;
+        if stalled == rec.stall.stalled {
+            return;
+        }
+        let stall = Stall {
+            stalled,
+            last_progress: self.last_progress,
+            threshold_ms: threshold,
+        };
+        let ev = Evidence {
+            detail: if stalled {
+                "no progress while working".into()
+            } else {
+                "progress resumed".into()
+            },
+            ..Evidence::api("")
+        };
+        let detail = ev.detail.clone();
+        let _ = self
+            .mgr
+            .emit_with(
+                &self.h,
+                EventKind::StallChanged,
+                ev,
+                detail,
+                None,
+                Some(stall.clone()),
+                |r| r.stall = stall,
+            )
+            .await;
+    }
+
+    /// Turns the fused verdict into events: the state change (with the new pending list), then one
+    /// event per interaction opened or resolved.
+    async fn reevaluate(&mut self) {
+        let v = self.fuser.verdict();
+        let rec = self.h.get();
+        let ready = matches!(v.state, State::Idle | State::Error);
+        let busy = matches!(
+            rec.state,
+            State::Working | State::Compacting | State::RateLimited
+        );
+        if ready && busy && self.turn_open && self.tail.is_some() {
+            if self.hold_until.is_none() {
+                self.hold_until = Some(tokio::time::Instant::now() + TRANSCRIPT_HOLD);
+            }
+            return;
+        }
+        self.hold_until = None;
+        let screen = self.fuser.screen().cloned();
+        let pending =
+            interactions::pending_for(v.state, self.waiting.as_ref(), screen.as_ref(), &rec);
+        if v.state != rec.state || v.error_message != rec.error_message {
+            let stall_reset = v.state != State::Working && rec.stall.stalled;
+            let (state, msg, pend) = (v.state, v.error_message.clone(), pending.clone());
+            let exit = if state == State::Exited {
+                self.exit_info.clone()
+            } else {
+                None
+            };
+            let detail = format!("{} -> {}", rec.state.name(), v.state.name());
+            let r = self
+                .mgr
+                .emit(
+                    &self.h,
+                    EventKind::StateChanged,
+                    v.evidence.clone(),
+                    detail,
+                    None,
+                    move |r| {
+                        r.state = state;
+                        r.state_since = now_ms();
+                        r.error_message = msg;
+                        r.pending = pend;
+                        if exit.is_some() {
+                            r.exit = exit;
+                        }
+                        if stall_reset {
+                            r.stall.stalled = false;
+                        }
+                    },
+                )
+                .await;
+            if r.is_err() {
+                return;
+            }
+            if v.state == State::Working {
+                self.last_progress = now_ms();
+            }
+        }
+        // The first interaction event carries the new list when the state did not change.
+        let mut carry = (v.state == rec.state && pending != rec.pending).then(|| pending.clone());
+        for (kind, it) in interactions::diff(&rec.pending, &pending) {
+            let detail = it.id.clone();
+            let pend = carry.take();
+            let _ = self
+                .mgr
+                .emit(
+                    &self.h,
+                    kind,
+                    v.evidence.clone(),
+                    detail,
+                    Some(it),
+                    move |r| {
+                        if let Some(p) = pend {
+                            r.pending = p;
+                        }
+                    },
+                )
+                .await;
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

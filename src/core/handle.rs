@@ -1,0 +1,85 @@
+//! One live session's in-memory handle: the committed record, the signal inbox of its actor, and the
+//! latest screen observation (for delivery checks).
+use super::model::{Millis, SessionRecord};
+use crate::cc::hook_payload::HookPayload;
+use crate::cc::status_file::StatusFile;
+use crate::detect::ScreenObservation;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+
+/// Everything that can change what we know about a session. Drivers push these; the actor consumes them.
+#[derive(Debug)]
+pub enum Signal {
+    /// tmux saw output on the pane: capture and classify.
+    PaneOutput,
+    /// The pane's process exited.
+    PaneDied { status: Option<i32> },
+    /// The tmux window vanished, or the whole tmux server died.
+    Gone { reason: String },
+    /// A CC hook request. `reply` receives the HTTP body to answer with (None = empty 200).
+    Hook {
+        payload: Box<HookPayload>,
+        at: Millis,
+        reply: oneshot::Sender<Option<Value>>,
+    },
+    /// CC's status file changed.
+    Status { file: StatusFile, at: Millis },
+    /// The transcript file changed.
+    TranscriptChanged,
+    /// The API typed something and waits for CC to take it (see `Delivery`).
+    ExpectDelivery(Delivery),
+    /// Stop the actor (delete / shutdown).
+    Stop,
+}
+
+/// A pending confirmation that CC took typed input.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Time just before the submitting key was sent; only later evidence counts.
+    pub since: Millis,
+    /// A prompt is confirmed by the UserPromptSubmit hook; every kind also by an emptied input box.
+    pub prompt_text: Option<String>,
+    /// Whether an emptied input box counts (not for the first prompt given on the command line, where
+    /// the box is empty from the start).
+    pub screen_ok: bool,
+    pub reply: oneshot::Sender<super::model::Event>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScreenSnap {
+    pub obs: ScreenObservation,
+    pub at: Millis,
+}
+
+pub struct SessionHandle {
+    pub id: String,
+    /// Held while an event is committed, so events of one session are applied in order.
+    pub(crate) record: Mutex<SessionRecord>,
+    /// The latest committed record, readable without locking.
+    pub(crate) snapshot: watch::Sender<SessionRecord>,
+    pub(crate) signals: mpsc::UnboundedSender<Signal>,
+    pub(crate) screen: watch::Sender<Option<ScreenSnap>>,
+}
+
+impl SessionHandle {
+    pub fn new(record: SessionRecord) -> (SessionHandle, mpsc::UnboundedReceiver<Signal>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = SessionHandle {
+            id: record.id.clone(),
+            snapshot: watch::channel(record.clone()).0,
+            record: Mutex::new(record),
+            signals: tx,
+            screen: watch::channel(None).0,
+        };
+        (handle, rx)
+    }
+
+    pub fn get(&self) -> SessionRecord {
+        self.snapshot.borrow().clone()
+    }
+
+    pub fn signal(&self, s: Signal) {
+        // A stopped actor drops signals: the session is over.
+        let _ = self.signals.send(s);
+    }
+}

@@ -1,0 +1,244 @@
+//! Pending interactions: what CC waits for an answer to, with stable ids and full structured content.
+//! Content comes from the hook payload when one arrived (exact, complete even when the dialog's top
+//! scrolled off); the options come from the drawn dialog (exact labels, in screen order).
+use super::model::*;
+use crate::detect::dialog::{Dialog, MenuOption};
+use serde_json::Value;
+
+/// A tool call CC asked permission for (PermissionRequest hook).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingTool {
+    /// CC's tool_use_id (from the matching PreToolUse) or a generated id.
+    pub id: String,
+    pub tool_name: String,
+    pub input: Value,
+    pub since: Millis,
+}
+
+pub fn state_for_tool(tool_name: &str) -> State {
+    match tool_name {
+        "AskUserQuestion" => State::AskQuestion,
+        "Bash" => State::BashApproval,
+        "ExitPlanMode" => State::PlanMode,
+        _ => State::PermissionPrompt,
+    }
+}
+
+fn kind_for_state(state: State) -> Option<InteractionKind> {
+    Some(match state {
+        State::AskQuestion => InteractionKind::Question,
+        State::BashApproval => InteractionKind::Bash,
+        State::PermissionPrompt => InteractionKind::Permission,
+        State::PlanMode => InteractionKind::Plan,
+        State::TrustPrompt => InteractionKind::Trust,
+        _ => return None,
+    })
+}
+
+/// The pending list for a verdict. Keeps `since` of interactions that were already pending.
+pub fn pending_for(
+    state: State,
+    waiting: Option<&PendingTool>,
+    screen: Option<&ScreenObservationRef>,
+    rec: &SessionRecord,
+) -> Vec<Interaction> {
+    let Some(kind) = kind_for_state(state) else {
+        return Vec::new();
+    };
+    let dialog = screen.and_then(|s| s.dialog.as_ref());
+    let options = dialog.map(dialog_options).unwrap_or_default();
+    let mut it = match (kind, waiting) {
+        (InteractionKind::Trust, _) => {
+            let dir = match dialog {
+                Some(Dialog::Trust(t)) => {
+                    t.directory.clone().unwrap_or_else(|| rec.work_dir.clone())
+                }
+                _ => rec.work_dir.clone(),
+            };
+            Interaction {
+                id: format!("trust-{}", &rec.id[..8.min(rec.id.len())]),
+                kind,
+                since: now_ms(),
+                content: InteractionContent::Trust { directory: dir },
+                options,
+            }
+        }
+        (_, Some(w)) if state_for_tool(&w.tool_name) == state => Interaction {
+            id: w.id.clone(),
+            kind,
+            since: w.since,
+            content: content_from_tool(&w.tool_name, &w.input),
+            options,
+        },
+        // No hook (e.g. a hook-less start): describe what the screen shows; the id is stable per prompt.
+        _ => {
+            let content =
+                dialog
+                    .map(content_from_dialog)
+                    .unwrap_or(InteractionContent::Permission {
+                        tool_name: String::new(),
+                        tool_input_json: String::new(),
+                        command: String::new(),
+                        file_path: String::new(),
+                        content: String::new(),
+                        url: String::new(),
+                        description: String::new(),
+                    });
+            let id = rec
+                .pending
+                .iter()
+                .find(|p| p.kind == kind)
+                .map(|p| p.id.clone())
+                .unwrap_or_else(|| format!("screen-{}", uuid::Uuid::new_v4().simple()));
+            Interaction {
+                id,
+                kind,
+                since: now_ms(),
+                content,
+                options,
+            }
+        }
+    };
+    if let Some(old) = rec.pending.iter().find(|p| p.id == it.id) {
+        it.since = old.since;
+        if it.options.is_empty() {
+            it.options = old.options.clone();
+        }
+    }
+    vec![it]
+}
+
+pub type ScreenObservationRef = crate::detect::ScreenObservation;
+
+fn menu(options: &[MenuOption]) -> Vec<ChoiceOption> {
+    options
+        .iter()
+        .map(|o| ChoiceOption {
+            label: o.label.clone(),
+            description: o.description.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn dialog_options(d: &Dialog) -> Vec<ChoiceOption> {
+    match d {
+        Dialog::Permission(p) => menu(&p.options),
+        Dialog::Question(q) => menu(&q.options),
+        Dialog::QuestionReview(r) => menu(&r.options),
+        Dialog::Plan(p) => menu(&p.options),
+        Dialog::Trust(t) => menu(&t.options),
+        Dialog::ExitPlan(s) | Dialog::Generic(s) => menu(&s.options),
+    }
+}
+
+fn str_of(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn content_from_tool(tool: &str, input: &Value) -> InteractionContent {
+    match tool {
+        "AskUserQuestion" => {
+            let questions = input
+                .get("questions")
+                .and_then(Value::as_array)
+                .map(|qs| {
+                    qs.iter()
+                        .map(|q| Question {
+                            header: str_of(q, "header"),
+                            question: str_of(q, "question"),
+                            multi_select: q
+                                .get("multiSelect")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false),
+                            options: q
+                                .get("options")
+                                .and_then(Value::as_array)
+                                .map(|os| {
+                                    os.iter()
+                                        .map(|o| ChoiceOption {
+                                            label: str_of(o, "label"),
+                                            description: str_of(o, "description"),
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            InteractionContent::Question { questions }
+        }
+        "ExitPlanMode" => InteractionContent::Plan {
+            plan: str_of(input, "plan"),
+            plan_file_path: str_of(input, "planFilePath"),
+        },
+        _ => {
+            let content = match tool {
+                "Edit" => format!(
+                    "- {}\n+ {}",
+                    str_of(input, "old_string"),
+                    str_of(input, "new_string")
+                ),
+                _ => str_of(input, "content"),
+            };
+            InteractionContent::Permission {
+                tool_name: tool.to_string(),
+                tool_input_json: input.to_string(),
+                command: str_of(input, "command"),
+                file_path: str_of(input, "file_path"),
+                content,
+                url: str_of(input, "url"),
+                description: str_of(input, "description"),
+            }
+        }
+    }
+}
+
+fn content_from_dialog(d: &Dialog) -> InteractionContent {
+    match d {
+        Dialog::Question(q) => InteractionContent::Question {
+            questions: vec![Question {
+                header: q.tabs.first().map(|t| t.header.clone()).unwrap_or_default(),
+                question: q.question.clone(),
+                options: menu(&q.options),
+                multi_select: q.multi_select,
+            }],
+        },
+        Dialog::Plan(p) => InteractionContent::Plan {
+            plan: p.plan_text.clone(),
+            plan_file_path: p.plan_file.clone().unwrap_or_default(),
+        },
+        Dialog::Permission(p) => InteractionContent::Permission {
+            tool_name: format!("{:?}", p.kind),
+            tool_input_json: String::new(),
+            command: p.command.clone().unwrap_or_default(),
+            file_path: p.file_path.clone().unwrap_or_default(),
+            content: p.body.join("\n"),
+            url: p.url.clone().unwrap_or_default(),
+            description: p.description.clone().unwrap_or_default(),
+        },
+        _ => InteractionContent::Plan {
+            plan: String::new(),
+            plan_file_path: String::new(),
+        },
+    }
+}
+
+/// Events for the difference between two pending lists: resolved first, then opened, then updated.
+pub fn diff(old: &[Interaction], new: &[Interaction]) -> Vec<(EventKind, Interaction)> {
+    let mut out = Vec::new();
+    for o in old.iter().filter(|o| !new.iter().any(|n| n.id == o.id)) {
+        out.push((EventKind::InteractionResolved, o.clone()));
+    }
+    for n in new {
+        match old.iter().find(|o| o.id == n.id) {
+            None => out.push((EventKind::InteractionOpened, n.clone())),
+            Some(o) if o != n => out.push((EventKind::Updated, n.clone())),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,876 @@
+//! The session manager: the core's entry point. It owns the live session handles, applies every change
+//! as a persisted event (committed before it is published), and turns API commands into driver calls.
+use super::actor::Actor;
+use super::error::{CoreError, CoreResult, ErrorKind};
+use super::handle::{Delivery, SessionHandle, Signal};
+use super::model::*;
+use super::validate;
+use crate::cc::hook_payload::parse_hook;
+use crate::cc::launch::{self, LaunchSpec};
+use crate::cc::transcript::{parse_record, TranscriptEntry};
+use crate::store::Store;
+use crate::tmux::{CaptureOptions, ControlClient, Key, Tmux, TmuxEvent, WindowSpec};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex as StdMutex, RwLock};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::sync::{broadcast, oneshot};
+
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    pub tmux_session: String,
+    pub claude_bin: PathBuf,
+    /// CC's config dir: where its status files and transcripts are.
+    pub claude_config_dir: PathBuf,
+    /// Whether to pass CLAUDE_CONFIG_DIR to CC (only when it was configured explicitly).
+    pub set_config_dir_env: bool,
+    pub stall_threshold: Duration,
+    pub keep_events_per_session: i64,
+}
+
+/// What CreateSession asks for, already decoded from the wire.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateParams {
+    pub work_dir: String,
+    pub name: String,
+    pub prompt: String,
+    pub permission_mode: String,
+    pub model: String,
+    pub env: BTreeMap<String, String>,
+    pub extra_args: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub cols: u32,
+    pub rows: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Prompt,
+    Slash,
+    Bash,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub states: Vec<State>,
+    pub work_dir: String,
+    pub labels: BTreeMap<String, String>,
+    pub include_exited: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub struct Manager {
+    cfg: ManagerConfig,
+    store: Store,
+    tmux: Tmux,
+    control: tokio::sync::RwLock<Option<Arc<ControlClient>>>,
+    sessions: RwLock<HashMap<String, Arc<SessionHandle>>>,
+    by_pane: RwLock<HashMap<String, String>>,
+    by_pid: RwLock<HashMap<u32, String>>,
+    by_transcript: RwLock<HashMap<PathBuf, String>>,
+    hook_base: StdMutex<String>,
+    files: StdMutex<Option<crate::files::FileWatcher>>,
+    started: Millis,
+    cc_version: String,
+    /// Serializes tmux server (re)starts.
+    tmux_start: tokio::sync::Mutex<()>,
+}
+
+impl Manager {
+    pub fn new(cfg: ManagerConfig, store: Store, tmux: Tmux, cc_version: String) -> Arc<Manager> {
+        Arc::new(Manager {
+            cfg,
+            store,
+            tmux,
+            control: tokio::sync::RwLock::new(None),
+            sessions: RwLock::new(HashMap::new()),
+            by_pane: RwLock::new(HashMap::new()),
+            by_pid: RwLock::new(HashMap::new()),
+            by_transcript: RwLock::new(HashMap::new()),
+            hook_base: StdMutex::new(String::new()),
+            files: StdMutex::new(None),
+            started: now_ms(),
+            cc_version,
+            tmux_start: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn config(&self) -> &ManagerConfig {
+        &self.cfg
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn tmux(&self) -> &Tmux {
+        &self.tmux
+    }
+    pub fn cc_version(&self) -> &str {
+        &self.cc_version
+    }
+    pub fn started(&self) -> Millis {
+        self.started
+    }
+    pub fn stall_threshold_ms(&self) -> i64 {
+        self.cfg.stall_threshold.as_millis() as i64
+    }
+
+    /// Where CC's hooks post, e.g. "http://127.0.0.1:PORT". Set once the hook receiver is bound.
+    pub fn set_hook_base(&self, base: String) {
+        *self.hook_base.lock().unwrap() = base;
+    }
+
+    pub fn set_file_watcher(&self, w: crate::files::FileWatcher) {
+        *self.files.lock().unwrap() = Some(w);
+    }
+
+    /// Loads sessions from the store and re-adopts the live ones (the tmux server outlives us).
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        let records = self.store.load_sessions().await?;
+        let live_panes = match self.tmux.list_panes(&self.cfg.tmux_session).await {
+            Ok(p) => p,
+            Err(_) => Vec::new(),
+        };
+        if !live_panes.is_empty() {
+            self.ensure_tmux().await?;
+        }
+        for rec in records {
+            let exited = rec.state == State::Exited;
+            let (handle, rx) = SessionHandle::new(rec.clone());
+            let handle = Arc::new(handle);
+            self.sessions
+                .write()
+                .unwrap()
+                .insert(rec.id.clone(), handle.clone());
+            if exited {
+                continue;
+            }
+            let alive = live_panes
+                .iter()
+                .find(|p| p.pane_id == rec.tmux_pane && !p.dead);
+            self.index(&rec);
+            tokio::spawn(Actor::new(self.clone(), handle.clone()).run(rx));
+            if alive.is_none() {
+                let reason = "tmux window vanished while the server was down".to_string();
+                handle.signal(Signal::Gone { reason });
+            } else {
+                handle.signal(Signal::PaneOutput);
+            }
+        }
+        Ok(())
+    }
+
+    fn index(&self, rec: &SessionRecord) {
+        if !rec.tmux_pane.is_empty() {
+            self.by_pane
+                .write()
+                .unwrap()
+                .insert(rec.tmux_pane.clone(), rec.id.clone());
+        }
+        if rec.pid != 0 {
+            self.by_pid.write().unwrap().insert(rec.pid, rec.id.clone());
+        }
+        if !rec.transcript_path.is_empty() {
+            self.watch_transcript(&rec.id, &rec.transcript_path);
+        }
+    }
+
+    /// Starts the private tmux server if needed and attaches the control client (our push channel).
+    async fn ensure_tmux(self: &Arc<Self>) -> CoreResult<Arc<ControlClient>> {
+        let _guard = self.tmux_start.lock().await;
+        if let Some(c) = self.control.read().await.as_ref() {
+            return Ok(c.clone());
+        }
+        self.tmux
+            .ensure_server(&self.cfg.tmux_session)
+            .await
+            .map_err(unavailable)?;
+        let (client, mut events) = ControlClient::connect(&self.tmux, &self.cfg.tmux_session)
+            .await
+            .map_err(unavailable)?;
+        let client = Arc::new(client);
+        *self.control.write().await = Some(client.clone());
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                me.route(ev).await;
+            }
+        });
+        Ok(client)
+    }
+
+    async fn route(self: &Arc<Self>, ev: TmuxEvent) {
+        match ev {
+            TmuxEvent::PaneOutput { pane_id } => {
+                if let Some(h) = self.by_pane_id(&pane_id) {
+                    h.signal(Signal::PaneOutput);
+                }
+            }
+            TmuxEvent::PaneDied { pane_id, status } => {
+                if let Some(h) = self.by_pane_id(&pane_id) {
+                    h.signal(Signal::PaneDied { status });
+                }
+            }
+            TmuxEvent::WindowClosed { window_id } => {
+                let hs: Vec<_> = self
+                    .live()
+                    .into_iter()
+                    .filter(|h| h.get().tmux_window == window_id)
+                    .collect();
+                for h in hs {
+                    h.signal(Signal::Gone {
+                        reason: "tmux window vanished".into(),
+                    });
+                }
+            }
+            TmuxEvent::ServerExited { reason } => {
+                *self.control.write().await = None;
+                for h in self.live() {
+                    h.signal(Signal::Gone {
+                        reason: format!("tmux server died: {reason}"),
+                    });
+                }
+            }
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+
+    fn by_pane_id(&self, pane: &str) -> Option<Arc<SessionHandle>> {
+        let id = self.by_pane.read().unwrap().get(pane).cloned()?;
+        self.sessions.read().unwrap().get(&id).cloned()
+    }
+
+    fn live(&self) -> Vec<Arc<SessionHandle>> {
+        self.sessions
+            .read()
+            .unwrap()
+            .values()
+            .filter(|h| h.get().state != State::Exited)
+            .cloned()
+            .collect()
+    }
+
+    /// Resolves an id or a name to a session.
+    pub fn resolve(&self, id_or_name: &str) -> CoreResult<Arc<SessionHandle>> {
+        if id_or_name.is_empty() {
+            return Err(CoreError::invalid(
+                "session_id",
+                "SESSION_ID_REQUIRED",
+                "session_id is required",
+            ));
+        }
+        let sessions = self.sessions.read().unwrap();
+        if let Some(h) = sessions.get(id_or_name) {
+            return Ok(h.clone());
+        }
+        // Names: prefer a live session, else the newest.
+        let mut named: Vec<_> = sessions
+            .values()
+            .filter(|h| h.get().name == id_or_name)
+            .cloned()
+            .collect();
+        named.sort_by_key(|h| (h.get().state != State::Exited, h.get().created));
+        named
+            .pop()
+            .ok_or_else(|| CoreError::session_not_found(id_or_name))
+    }
+
+    pub fn get(&self, id: &str) -> CoreResult<SessionRecord> {
+        Ok(self.resolve(id)?.get())
+    }
+
+    /// The session once its snapshot includes `revision` (a feed can see an event a moment before the
+    /// snapshot is swapped in).
+    pub async fn get_at_least(&self, id: &str, revision: i64) -> CoreResult<SessionRecord> {
+        let h = self.resolve(id)?;
+        let mut rx = h.snapshot.subscribe();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            rx.wait_for(|r| r.revision >= revision),
+        )
+        .await;
+        Ok(h.get())
+    }
+
+    pub fn list(&self, f: &ListFilter) -> (Vec<SessionRecord>, Option<usize>) {
+        let mut all: Vec<SessionRecord> = self
+            .sessions
+            .read()
+            .unwrap()
+            .values()
+            .map(|h| h.get())
+            .filter(|r| {
+                f.include_exited || r.state != State::Exited || f.states.contains(&State::Exited)
+            })
+            .filter(|r| f.states.is_empty() || f.states.contains(&r.state))
+            .filter(|r| f.work_dir.is_empty() || r.work_dir == f.work_dir)
+            .filter(|r| f.labels.iter().all(|(k, v)| r.labels.get(k) == Some(v)))
+            .collect();
+        all.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        let page: Vec<_> = all.iter().skip(f.offset).take(f.limit).cloned().collect();
+        let next = (f.offset + page.len() < all.len()).then_some(f.offset + page.len());
+        (page, next)
+    }
+
+    pub fn counts(&self) -> (i64, i64, BTreeMap<String, i64>) {
+        let sessions = self.sessions.read().unwrap();
+        let mut by_state = BTreeMap::new();
+        let mut live = 0;
+        for h in sessions.values() {
+            let s = h.get().state;
+            if s != State::Exited {
+                live += 1;
+                *by_state.entry(s.name().to_string()).or_insert(0) += 1;
+            }
+        }
+        (sessions.len() as i64, live, by_state)
+    }
+
+    /// Commits one event for a session (after applying `mutate` to its record), then publishes it.
+    pub async fn emit(
+        &self,
+        h: &SessionHandle,
+        kind: EventKind,
+        evidence: Evidence,
+        detail: String,
+        interaction: Option<Interaction>,
+        mutate: impl FnOnce(&mut SessionRecord),
+    ) -> CoreResult<Event> {
+        self.emit_with(h, kind, evidence, detail, interaction, None, mutate)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn emit_with(
+        &self,
+        h: &SessionHandle,
+        kind: EventKind,
+        evidence: Evidence,
+        detail: String,
+        interaction: Option<Interaction>,
+        stall: Option<Stall>,
+        mutate: impl FnOnce(&mut SessionRecord),
+    ) -> CoreResult<Event> {
+        let mut rec = h.record.lock().await;
+        let mut next = rec.clone();
+        mutate(&mut next);
+        next.revision += 1;
+        next.updated = now_ms();
+        let event = Event {
+            session_id: next.id.clone(),
+            revision: next.revision,
+            sequence: 0,
+            at: next.updated,
+            kind,
+            state: next.state,
+            previous_state: rec.state,
+            evidence,
+            interaction,
+            stall,
+            detail,
+        };
+        let event = self
+            .store
+            .commit(event, next.clone())
+            .await
+            .map_err(|e| CoreError::internal(e.to_string()))?;
+        *rec = next.clone();
+        h.snapshot.send_replace(next);
+        Ok(event)
+    }
+
+    /// Saves record fields that are not themselves a change clients wait on (no event, no revision).
+    pub async fn update_meta(
+        &self,
+        h: &SessionHandle,
+        mutate: impl FnOnce(&mut SessionRecord),
+    ) -> CoreResult<()> {
+        let mut rec = h.record.lock().await;
+        let mut next = rec.clone();
+        mutate(&mut next);
+        self.store
+            .save_session(next.clone())
+            .await
+            .map_err(|e| CoreError::internal(e.to_string()))?;
+        *rec = next.clone();
+        h.snapshot.send_replace(next);
+        Ok(())
+    }
+
+    pub async fn create(
+        self: &Arc<Self>,
+        p: CreateParams,
+    ) -> CoreResult<(SessionRecord, Option<oneshot::Receiver<Event>>)> {
+        let work_dir = validate::create(&p)?;
+        if !p.name.is_empty() && self.live().iter().any(|h| h.get().name == p.name) {
+            return Err(CoreError::new(
+                ErrorKind::AlreadyExists,
+                "SESSION_NAME_TAKEN",
+                format!("a live session is already named {:?}", p.name),
+            )
+            .with("name", &p.name));
+        }
+        let control = self.ensure_tmux().await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let hook_url = format!("{}/hooks/{}/{}", self.hook_base.lock().unwrap(), id, secret);
+        let argv = launch::argv(&LaunchSpec {
+            claude_bin: &self.cfg.claude_bin,
+            session_id: &id,
+            name: &p.name,
+            permission_mode: &p.permission_mode,
+            model: &p.model,
+            extra_args: &p.extra_args,
+            prompt: &p.prompt,
+            hook_url: &hook_url,
+        });
+        let mut env: Vec<(String, String)> =
+            p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if self.cfg.set_config_dir_env {
+            env.push((
+                "CLAUDE_CONFIG_DIR".into(),
+                self.cfg.claude_config_dir.to_string_lossy().into_owned(),
+            ));
+        }
+        let (cols, rows) = (
+            if p.cols == 0 { 120 } else { p.cols as u16 },
+            if p.rows == 0 { 40 } else { p.rows as u16 },
+        );
+        let now = now_ms();
+        let transcript =
+            crate::cc::transcript::transcript_path(&self.cfg.claude_config_dir, &work_dir, &id);
+        let mut rec = SessionRecord {
+            id: id.clone(),
+            name: p.name.clone(),
+            work_dir: work_dir.to_string_lossy().into_owned(),
+            state: State::Starting,
+            revision: 0,
+            created: now,
+            updated: now,
+            state_since: now,
+            evidence: Evidence::api("CreateSession"),
+            pending: Vec::new(),
+            labels: p.labels.clone(),
+            permission_mode: p.permission_mode.clone(),
+            model: p.model.clone(),
+            cc_session_id: id.clone(),
+            transcript_path: transcript.to_string_lossy().into_owned(),
+            tmux_pane: String::new(),
+            tmux_window: String::new(),
+            pid: 0,
+            exit: None,
+            stall: Stall {
+                threshold_ms: self.stall_threshold_ms(),
+                ..Default::default()
+            },
+            cc_version: self.cc_version.clone(),
+            last_assistant_message: String::new(),
+            error_message: String::new(),
+            hook_secret: secret,
+            cols,
+            rows,
+        };
+        let (handle, rx) = SessionHandle::new(rec.clone());
+        let handle = Arc::new(handle);
+        // Register before the window exists so no hook or output of the new CC is lost.
+        self.sessions
+            .write()
+            .unwrap()
+            .insert(id.clone(), handle.clone());
+        let window_name = format!("aegis-{}", &id[..8]);
+        let spec = WindowSpec {
+            name: window_name,
+            cwd: work_dir.clone(),
+            env,
+            argv,
+            cols,
+            rows,
+        };
+        let pane = match self.tmux.new_window(&self.cfg.tmux_session, &spec).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.sessions.write().unwrap().remove(&id);
+                return Err(unavailable(e));
+            }
+        };
+        drop(control);
+        rec.tmux_pane = pane.pane_id.clone();
+        rec.tmux_window = pane.window_id.clone();
+        rec.pid = pane.pid;
+        self.index(&rec);
+        let delivery = if p.prompt.is_empty() {
+            None
+        } else {
+            let (tx, rx) = oneshot::channel();
+            handle.signal(Signal::ExpectDelivery(Delivery {
+                since: now,
+                prompt_text: Some(p.prompt.clone()),
+                screen_ok: false,
+                reply: tx,
+            }));
+            Some(rx)
+        };
+        let r2 = rec.clone();
+        self.emit(
+            &handle,
+            EventKind::Created,
+            Evidence::api("CreateSession"),
+            "created".into(),
+            None,
+            move |r| *r = r2,
+        )
+        .await?;
+        tokio::spawn(Actor::new(self.clone(), handle.clone()).run(rx));
+        Ok((handle.get(), delivery))
+    }
+
+    pub async fn delete(&self, id: &str) -> CoreResult<SessionRecord> {
+        let h = self.resolve(id)?;
+        let rec = h.get();
+        if rec.state == State::Exited {
+            return Ok(rec);
+        }
+        if !rec.tmux_window.is_empty() {
+            // A window that is already gone is fine: the goal is that it does not exist.
+            let _ = self.tmux.kill_window(&rec.tmux_window).await;
+        }
+        h.signal(Signal::Stop);
+        let exit = ExitInfo {
+            status: None,
+            reason: "deleted".into(),
+            at: now_ms(),
+        };
+        self.emit(
+            &h,
+            EventKind::Deleted,
+            Evidence::api("DeleteSession"),
+            "deleted".into(),
+            None,
+            move |r| {
+                r.state = State::Exited;
+                r.state_since = now_ms();
+                r.pending.clear();
+                r.exit = Some(exit);
+            },
+        )
+        .await?;
+        Ok(h.get())
+    }
+
+    /// Types a message and waits until CC's own signals confirm it took it. Returns the MessageSent event.
+    pub async fn send(&self, id: &str, text: &str, kind: MessageKind) -> CoreResult<Event> {
+        let h = self.resolve(id)?;
+        let rec = h.get();
+        validate::message(text, kind)?;
+        let allowed = match kind {
+            MessageKind::Prompt => matches!(rec.state, State::Idle | State::Error | State::Working),
+            _ => matches!(rec.state, State::Idle | State::Error),
+        };
+        if !allowed {
+            return Err(not_ready(&rec, "SendMessage"));
+        }
+        let pane = rec.tmux_pane.clone();
+        let keys_err = |e| {
+            CoreError::new(
+                ErrorKind::Unavailable,
+                "TMUX_FAILED",
+                format!("typing failed: {e}"),
+            )
+        };
+        match kind {
+            MessageKind::Prompt => {
+                self.tmux.send_text(&pane, text).await.map_err(keys_err)?;
+            }
+            MessageKind::Slash => {
+                let t = if text.starts_with('/') {
+                    text.to_string()
+                } else {
+                    format!("/{text}")
+                };
+                self.tmux.send_text(&pane, &t).await.map_err(keys_err)?;
+            }
+            MessageKind::Bash => {
+                let cmd = text.strip_prefix('!').unwrap_or(text);
+                self.tmux.send_text(&pane, "!").await.map_err(keys_err)?;
+                self.wait_screen(&h, Duration::from_secs(5), |o| o.shell_mode)
+                    .await;
+                self.tmux.send_text(&pane, cmd).await.map_err(keys_err)?;
+            }
+        }
+        // Submit only once the text is visibly in the box (a paste is applied asynchronously).
+        let shown = self
+            .wait_screen(&h, Duration::from_secs(5), |o| o.input.is_some())
+            .await;
+        if !shown {
+            return Err(CoreError::new(
+                ErrorKind::Unavailable,
+                "DELIVERY_UNCONFIRMED",
+                "the text did not appear in CC's input box",
+            )
+            .with("session_id", &rec.id));
+        }
+        let (tx, rx) = oneshot::channel();
+        let since = now_ms();
+        let prompt_text = (kind == MessageKind::Prompt).then(|| text.to_string());
+        h.signal(Signal::ExpectDelivery(Delivery {
+            since,
+            prompt_text,
+            screen_ok: true,
+            reply: tx,
+        }));
+        self.tmux
+            .send_keys(&pane, &[Key::Enter])
+            .await
+            .map_err(keys_err)?;
+        match tokio::time::timeout(Duration::from_secs(15), rx).await {
+            Ok(Ok(ev)) => Ok(ev),
+            Ok(Err(_)) => Err(CoreError::new(
+                ErrorKind::FailedPrecondition,
+                "SESSION_EXITED",
+                "the session ended",
+            )),
+            Err(_) => Err(CoreError::new(
+                ErrorKind::DeadlineExceeded,
+                "DELIVERY_UNCONFIRMED",
+                "CC did not confirm the message within 15 s",
+            )
+            .with("session_id", &rec.id)),
+        }
+    }
+
+    /// Waits (bounded) for a screen observation newer than now that satisfies `pred`.
+    async fn wait_screen(
+        &self,
+        h: &SessionHandle,
+        limit: Duration,
+        pred: impl Fn(&crate::detect::ScreenObservation) -> bool,
+    ) -> bool {
+        let mut rx = h.screen.subscribe();
+        let check =
+            |s: &Option<super::handle::ScreenSnap>| s.as_ref().is_some_and(|s| pred(&s.obs));
+        if check(&rx.borrow_and_update()) {
+            return true;
+        }
+        tokio::time::timeout(limit, async {
+            while rx.changed().await.is_ok() {
+                if check(&rx.borrow_and_update()) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Sends Ctrl-C or Esc and reports whether a state change followed within a few seconds.
+    pub async fn key(&self, id: &str, key: Key) -> CoreResult<(SessionRecord, bool)> {
+        let h = self.resolve(id)?;
+        let rec = h.get();
+        if rec.state == State::Exited {
+            return Err(not_ready(&rec, "Interrupt/Escape"));
+        }
+        let mut rx = h.snapshot.subscribe();
+        let before = rec.state;
+        self.tmux
+            .send_keys(&rec.tmux_pane, &[key])
+            .await
+            .map_err(|e| CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", e.to_string()))?;
+        let observed = tokio::time::timeout(Duration::from_secs(5), async {
+            while rx.changed().await.is_ok() {
+                if rx.borrow_and_update().state != before {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        Ok((h.get(), observed))
+    }
+
+    /// Captures the pane for the detector: over the control channel when attached (no process spawn).
+    pub async fn capture_for_detection(&self, pane: &str) -> anyhow::Result<String> {
+        let control = self.control.read().await.clone();
+        let opts = CaptureOptions {
+            ansi: false,
+            scrollback: 0,
+        };
+        Ok(match control {
+            Some(c) => c.capture(pane, opts).await?,
+            None => self.tmux.capture(pane, opts).await?,
+        })
+    }
+
+    pub async fn capture(
+        &self,
+        id: &str,
+        ansi: bool,
+        scrollback: u32,
+    ) -> CoreResult<(String, u16, u16)> {
+        let rec = self.get(id)?;
+        if rec.state == State::Exited {
+            return Err(not_ready(&rec, "CaptureScreen"));
+        }
+        let text = self
+            .tmux
+            .capture(&rec.tmux_pane, CaptureOptions { ansi, scrollback })
+            .await
+            .map_err(|e| CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", e.to_string()))?;
+        Ok((text, rec.cols, rec.rows))
+    }
+
+    /// Typed transcript entries from `cursor` (entry index). Reads the file: non-destructive.
+    pub async fn transcript(
+        &self,
+        id: &str,
+        cursor: usize,
+    ) -> CoreResult<(Vec<TranscriptEntry>, String)> {
+        let rec = self.get(id)?;
+        let path = rec.transcript_path.clone();
+        let p2 = path.clone();
+        let entries =
+            tokio::task::spawn_blocking(move || -> std::io::Result<Vec<TranscriptEntry>> {
+                let text = match std::fs::read_to_string(&p2) {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                    Err(e) => return Err(e),
+                };
+                Ok(text
+                    .lines()
+                    .filter_map(parse_record)
+                    .flat_map(|r| r.entries)
+                    .collect())
+            })
+            .await
+            .map_err(|e| CoreError::internal(e.to_string()))?
+            .map_err(|e| {
+                CoreError::new(
+                    ErrorKind::Unavailable,
+                    "TRANSCRIPT_UNREADABLE",
+                    e.to_string(),
+                )
+            })?;
+        Ok((entries.into_iter().skip(cursor).collect(), path))
+    }
+
+    /// A hook POST: authenticate the per-session secret, then hand the payload to the session's actor.
+    pub async fn deliver_hook(
+        &self,
+        session_id: &str,
+        secret: &str,
+        body: &[u8],
+    ) -> CoreResult<Option<Value>> {
+        let h = {
+            let sessions = self.sessions.read().unwrap();
+            sessions.get(session_id).cloned()
+        };
+        let Some(h) = h else {
+            return Err(CoreError::session_not_found(session_id));
+        };
+        let expected = h.get().hook_secret;
+        if !bool::from(expected.as_bytes().ct_eq(secret.as_bytes())) {
+            return Err(CoreError::new(
+                ErrorKind::NotFound,
+                "SESSION_NOT_FOUND",
+                "unknown hook url",
+            ));
+        }
+        let payload = parse_hook(body).map_err(|e| {
+            CoreError::new(
+                ErrorKind::InvalidArgument,
+                "BAD_HOOK_PAYLOAD",
+                e.to_string(),
+            )
+        })?;
+        let (tx, rx) = oneshot::channel();
+        h.signal(Signal::Hook {
+            payload: Box::new(payload),
+            at: now_ms(),
+            reply: tx,
+        });
+        Ok(rx.await.unwrap_or(None))
+    }
+
+    /// CC's status file `sessions/<pid>.json` changed.
+    pub fn status_file_changed(&self, path: &std::path::Path) {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let Some(pid) = crate::cc::status_file::status_file_pid(name) else {
+            return;
+        };
+        let Some(id) = self.by_pid.read().unwrap().get(&pid).cloned() else {
+            return;
+        };
+        let Some(h) = self.sessions.read().unwrap().get(&id).cloned() else {
+            return;
+        };
+        let Ok(bytes) = std::fs::read(path) else {
+            return;
+        };
+        if let Some(file) = crate::cc::status_file::parse_status_file(&bytes) {
+            h.signal(Signal::Status { file, at: now_ms() });
+        }
+    }
+
+    pub fn transcript_changed(&self, path: &std::path::Path) {
+        let id = self.by_transcript.read().unwrap().get(path).cloned();
+        if let Some(h) = id.and_then(|id| self.sessions.read().unwrap().get(&id).cloned()) {
+            h.signal(Signal::TranscriptChanged);
+        }
+    }
+
+    pub fn watch_transcript(&self, session_id: &str, path: &str) {
+        let path = PathBuf::from(path);
+        self.by_transcript
+            .write()
+            .unwrap()
+            .insert(path.clone(), session_id.to_string());
+        if let Some(w) = self.files.lock().unwrap().as_mut() {
+            if let Some(dir) = path.parent() {
+                w.watch_dir(dir);
+            }
+        }
+    }
+
+    /// Graceful stop: actors end; sessions keep running in tmux for the next start to re-adopt.
+    pub async fn shutdown(&self) {
+        for h in self.sessions.read().unwrap().values() {
+            h.signal(Signal::Stop);
+        }
+        if let Some(c) = self.control.write().await.take() {
+            if let Ok(c) = Arc::try_unwrap(c) {
+                c.close().await;
+            }
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.store.subscribe()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> CoreError {
+    CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("tmux: {e}"))
+}
+
+pub fn not_ready(rec: &SessionRecord, op: &str) -> CoreError {
+    CoreError::new(
+        ErrorKind::FailedPrecondition,
+        if rec.state == State::Exited {
+            "SESSION_EXITED"
+        } else {
+            "SESSION_NOT_READY"
+        },
+        format!(
+            "{op} is not possible while the session is {}",
+            rec.state.name()
+        ),
+    )
+    .with("session_id", &rec.id)
+    .with("state", rec.state.name())
+}

@@ -1,0 +1,13 @@
+//! The domain core: sessions, state fusion, pending interactions, event log. No gRPC here.
+pub mod actor;
+pub mod error;
+pub mod feed;
+pub mod fuse;
+pub mod handle;
+pub mod interactions;
+pub mod manager;
+pub mod model;
+pub mod validate;
+
+pub use error::{CoreError, CoreResult, ErrorKind};
+pub use manager::{CreateParams, ListFilter, Manager, ManagerConfig, MessageKind};

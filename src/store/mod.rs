@@ -1,0 +1,382 @@
+//! The embedded store: SQLite in WAL mode, owned by one thread that performs every write (and the few
+//! reads) in order. Events are committed before they are published, and published from that same thread
+//! in commit order, so live watchers see exactly the global sequence order the store holds.
+use crate::core::model::{now_ms, Event, SessionRecord};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::mpsc as std_mpsc;
+use tokio::sync::{broadcast, oneshot};
+
+type Reply<T> = oneshot::Sender<anyhow::Result<T>>;
+
+enum Op {
+    /// Insert the event (assigning its global sequence) and upsert the session snapshot, atomically.
+    Commit {
+        event: Event,
+        session: Box<SessionRecord>,
+        reply: Reply<Event>,
+    },
+    /// Upsert the session without an event (metadata only).
+    SaveSession {
+        session: Box<SessionRecord>,
+        reply: Reply<()>,
+    },
+    LoadSessions {
+        reply: Reply<Vec<SessionRecord>>,
+    },
+    SessionEvents {
+        session_id: String,
+        from_revision: i64,
+        limit: i64,
+        reply: Reply<Vec<Event>>,
+    },
+    GlobalEvents {
+        from_sequence: i64,
+        limit: i64,
+        reply: Reply<Vec<Event>>,
+    },
+    MinRevision {
+        session_id: String,
+        reply: Reply<Option<i64>>,
+    },
+    MinSequence {
+        reply: Reply<Option<i64>>,
+    },
+    LastSequence {
+        reply: Reply<i64>,
+    },
+    GetRequest {
+        key: String,
+        reply: Reply<Option<StoredRequest>>,
+    },
+    PutRequest {
+        key: String,
+        req: StoredRequest,
+        reply: Reply<()>,
+    },
+    Prune {
+        keep_events_per_session: i64,
+        request_ttl_ms: i64,
+        reply: Reply<()>,
+    },
+}
+
+/// A remembered mutating request (idempotency).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRequest {
+    pub method: String,
+    pub fingerprint: String,
+    pub response: Vec<u8>,
+    pub created: i64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    tx: std_mpsc::Sender<Op>,
+    events: broadcast::Sender<Event>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, created INTEGER NOT NULL, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  json TEXT NOT NULL,
+  UNIQUE(session_id, revision)
+);
+CREATE TABLE IF NOT EXISTS requests (
+  key TEXT PRIMARY KEY, method TEXT NOT NULL, fingerprint TEXT NOT NULL, response BLOB NOT NULL, created INTEGER NOT NULL
+);
+";
+
+impl Store {
+    /// Opens (creating) the database and starts the store thread. `capacity` bounds the live event
+    /// channel: a watcher that falls further behind is cut (WATCH_LAGGED) and resumes from the store.
+    pub fn open(path: &Path, capacity: usize) -> anyhow::Result<Store> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = std_mpsc::channel();
+        let (events, _) = broadcast::channel(capacity);
+        let publisher = events.clone();
+        std::thread::Builder::new()
+            .name("aegis-store".into())
+            .spawn(move || run(conn, rx, publisher))?;
+        Ok(Store { tx, events })
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> anyhow::Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .map_err(|_| anyhow::anyhow!("store closed"))?;
+        rx.await.map_err(|_| anyhow::anyhow!("store closed"))?
+    }
+
+    pub async fn commit(&self, event: Event, session: SessionRecord) -> anyhow::Result<Event> {
+        self.call(|reply| Op::Commit {
+            event,
+            session: Box::new(session),
+            reply,
+        })
+        .await
+    }
+    pub async fn save_session(&self, session: SessionRecord) -> anyhow::Result<()> {
+        self.call(|reply| Op::SaveSession {
+            session: Box::new(session),
+            reply,
+        })
+        .await
+    }
+    pub async fn load_sessions(&self) -> anyhow::Result<Vec<SessionRecord>> {
+        self.call(|reply| Op::LoadSessions { reply }).await
+    }
+    pub async fn session_events(
+        &self,
+        session_id: &str,
+        from_revision: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Event>> {
+        let session_id = session_id.to_string();
+        self.call(|reply| Op::SessionEvents {
+            session_id,
+            from_revision,
+            limit,
+            reply,
+        })
+        .await
+    }
+    pub async fn global_events(
+        &self,
+        from_sequence: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<Event>> {
+        self.call(|reply| Op::GlobalEvents {
+            from_sequence,
+            limit,
+            reply,
+        })
+        .await
+    }
+    pub async fn min_revision(&self, session_id: &str) -> anyhow::Result<Option<i64>> {
+        let session_id = session_id.to_string();
+        self.call(|reply| Op::MinRevision { session_id, reply })
+            .await
+    }
+    pub async fn min_sequence(&self) -> anyhow::Result<Option<i64>> {
+        self.call(|reply| Op::MinSequence { reply }).await
+    }
+    pub async fn last_sequence(&self) -> anyhow::Result<i64> {
+        self.call(|reply| Op::LastSequence { reply }).await
+    }
+    pub async fn get_request(&self, key: &str) -> anyhow::Result<Option<StoredRequest>> {
+        let key = key.to_string();
+        self.call(|reply| Op::GetRequest { key, reply }).await
+    }
+    pub async fn put_request(&self, key: &str, req: StoredRequest) -> anyhow::Result<()> {
+        let key = key.to_string();
+        self.call(|reply| Op::PutRequest { key, req, reply }).await
+    }
+    pub async fn prune(
+        &self,
+        keep_events_per_session: i64,
+        request_ttl_ms: i64,
+    ) -> anyhow::Result<()> {
+        self.call(|reply| Op::Prune {
+            keep_events_per_session,
+            request_ttl_ms,
+            reply,
+        })
+        .await
+    }
+}
+
+fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::Sender<Event>) {
+    while let Ok(op) = rx.recv() {
+        match op {
+            Op::Commit {
+                event,
+                session,
+                reply,
+            } => {
+                let result = commit(&mut conn, event, &session);
+                if let Ok(ev) = &result {
+                    // No receivers is fine; publishing happens after the commit, in commit order.
+                    let _ = publisher.send(ev.clone());
+                }
+                let _ = reply.send(result);
+            }
+            Op::SaveSession { session, reply } => {
+                let _ = reply.send(upsert_session(&conn, &session));
+            }
+            Op::LoadSessions { reply } => {
+                let _ = reply.send(load_sessions(&conn));
+            }
+            Op::SessionEvents {
+                session_id,
+                from_revision,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(query_events(
+                    &conn,
+                    "SELECT seq, json FROM events WHERE session_id = ?1 AND revision >= ?2 ORDER BY revision LIMIT ?3",
+                    params![session_id, from_revision, limit],
+                ));
+            }
+            Op::GlobalEvents {
+                from_sequence,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(query_events(
+                    &conn,
+                    "SELECT seq, json FROM events WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+                    params![from_sequence, limit],
+                ));
+            }
+            Op::MinRevision { session_id, reply } => {
+                let r = conn
+                    .query_row(
+                        "SELECT MIN(revision) FROM events WHERE session_id = ?1",
+                        [session_id],
+                        |r| r.get::<_, Option<i64>>(0),
+                    )
+                    .map_err(Into::into);
+                let _ = reply.send(r);
+            }
+            Op::MinSequence { reply } => {
+                let r = conn
+                    .query_row("SELECT MIN(seq) FROM events", [], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })
+                    .map_err(Into::into);
+                let _ = reply.send(r);
+            }
+            Op::LastSequence { reply } => {
+                // sqlite_sequence keeps the high-water mark even after pruning.
+                let r = conn
+                    .query_row(
+                        "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()
+                    .map(|v| v.unwrap_or(0))
+                    .map_err(Into::into);
+                let _ = reply.send(r);
+            }
+            Op::GetRequest { key, reply } => {
+                let r = conn
+                    .query_row(
+                        "SELECT method, fingerprint, response, created FROM requests WHERE key = ?1",
+                        [key],
+                        |r| {
+                            Ok(StoredRequest {
+                                method: r.get(0)?,
+                                fingerprint: r.get(1)?,
+                                response: r.get(2)?,
+                                created: r.get(3)?,
+                            })
+                        },
+                    )
+                    .optional()
+                    .map_err(Into::into);
+                let _ = reply.send(r);
+            }
+            Op::PutRequest { key, req, reply } => {
+                let r = conn
+                    .execute(
+                        "INSERT OR REPLACE INTO requests (key, method, fingerprint, response, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![key, req.method, req.fingerprint, req.response, req.created],
+                    )
+                    .map(|_| ())
+                    .map_err(Into::into);
+                let _ = reply.send(r);
+            }
+            Op::Prune {
+                keep_events_per_session,
+                request_ttl_ms,
+                reply,
+            } => {
+                let r = prune(&conn, keep_events_per_session, request_ttl_ms);
+                let _ = reply.send(r);
+            }
+        }
+    }
+}
+
+fn commit(
+    conn: &mut Connection,
+    mut event: Event,
+    session: &SessionRecord,
+) -> anyhow::Result<Event> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO events (session_id, revision, json) VALUES (?1, ?2, '')",
+        params![event.session_id, event.revision],
+    )?;
+    event.sequence = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE events SET json = ?1 WHERE seq = ?2",
+        params![serde_json::to_string(&event)?, event.sequence],
+    )?;
+    upsert_session(&tx, session)?;
+    tx.commit()?;
+    Ok(event)
+}
+
+fn upsert_session(conn: &Connection, s: &SessionRecord) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO sessions (id, created, json) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET json = excluded.json",
+        params![s.id, s.created, serde_json::to_string(s)?],
+    )?;
+    Ok(())
+}
+
+fn load_sessions(conn: &Connection) -> anyhow::Result<Vec<SessionRecord>> {
+    let mut stmt = conn.prepare("SELECT json FROM sessions ORDER BY created")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for json in rows {
+        out.push(serde_json::from_str(&json?)?);
+    }
+    Ok(out)
+}
+
+fn query_events(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> anyhow::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, json) = row?;
+        let mut ev: Event = serde_json::from_str(&json)?;
+        ev.sequence = seq;
+        out.push(ev);
+    }
+    Ok(out)
+}
+
+fn prune(conn: &Connection, keep: i64, request_ttl_ms: i64) -> anyhow::Result<()> {
+    conn.execute(
+        "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e JOIN (SELECT session_id, MAX(revision) AS top FROM events GROUP BY session_id) m ON e.session_id = m.session_id WHERE e.revision <= m.top - ?1)",
+        [keep],
+    )?;
+    conn.execute(
+        "DELETE FROM requests WHERE created < ?1",
+        [now_ms() - request_ttl_ms],
+    )?;
+    Ok(())
+}
