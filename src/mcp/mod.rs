@@ -19,7 +19,9 @@ use crate::cli::{
     connect::{connect_lazy, request, Client, ConnectOptions},
     render,
 };
-use crate::proto::v1::{self as pb, pending_interaction::Content, InteractionKind, MessageKind, Session, SessionState};
+use crate::proto::v1::{
+    self as pb, pending_interaction::Content, InteractionKind, MessageKind, Session, SessionState,
+};
 
 const INSTRUCTIONS: &str = "\
 Aegis runs interactive Claude Code (CC) sessions in tmux and lets you steer them.
@@ -276,7 +278,9 @@ fn ok(v: Value) -> Result<CallToolResult, ErrorData> {
 }
 
 fn invalid(msg: String) -> Result<CallToolResult, ErrorData> {
-    Ok(CallToolResult::structured_error(json!({"error": {"code": "INVALID_ARGUMENT", "reason": "BAD_TOOL_ARGUMENT", "message": msg}})))
+    Ok(CallToolResult::structured_error(
+        json!({"error": {"code": "INVALID_ARGUMENT", "reason": "BAD_TOOL_ARGUMENT", "message": msg}}),
+    ))
 }
 
 fn grpc_error(s: &tonic::Status) -> CallToolResult {
@@ -330,7 +334,10 @@ fn wait_options(w: &WaitParams) -> Result<Option<pb::WaitOptions>, String> {
 }
 
 fn deadline(base: Duration, w: Option<&pb::WaitOptions>) -> Duration {
-    let secs = w.and_then(|w| w.timeout.as_ref()).map(|d| d.seconds.max(0) as u64).unwrap_or(0);
+    let secs = w
+        .and_then(|w| w.timeout.as_ref())
+        .map(|d| d.seconds.max(0) as u64)
+        .unwrap_or(0);
     base + Duration::from_secs(secs + 15)
 }
 
@@ -430,30 +437,53 @@ macro_rules! try_rpc {
 impl AegisMcp {
     /// A server talking to the Aegis gRPC server described by `conn` (connected on first use).
     pub fn new(conn: &ConnectOptions) -> anyhow::Result<Self> {
-        Ok(Self { client: connect_lazy(conn)?, timeout: conn.timeout, tool_router: Self::tool_router() })
+        Ok(Self {
+            client: connect_lazy(conn)?,
+            timeout: conn.timeout,
+            tool_router: Self::tool_router(),
+        })
     }
 
     fn c(&self) -> Client {
         self.client.clone()
     }
 
-    #[tool(description = "Start Claude Code in an existing absolute work_dir, optionally with a first prompt. By default waits (up to wait_timeout_seconds, default 120) until CC is stable: IDLE when the turn is done, or a stable state where CC waits for you (ASK_QUESTION, PERMISSION_PROMPT, BASH_APPROVAL, PLAN_MODE, TRUST_PROMPT; see session.pending_interactions) or EXITED. Pass a request_id so a retry never starts a second CC. Returns the session (id, state, stable, pending_interactions, next_step) and wait.satisfied.")]
-    async fn create_session(&self, Parameters(p): Parameters<CreateSessionParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Start Claude Code in an existing absolute work_dir, optionally with a first prompt. By default waits (up to wait_timeout_seconds, default 120) until CC is stable: IDLE when the turn is done, or a stable state where CC waits for you (ASK_QUESTION, PERMISSION_PROMPT, BASH_APPROVAL, PLAN_MODE, TRUST_PROMPT; see session.pending_interactions) or EXITED. Pass a request_id so a retry never starts a second CC. Returns the session (id, state, stable, pending_interactions, next_step) and wait.satisfied."
+    )]
+    async fn create_session(
+        &self,
+        Parameters(p): Parameters<CreateSessionParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let req = try_arg!(create_request(p));
         let d = deadline(self.timeout, req.wait.as_ref());
         let r = try_rpc!(self.c().create_session(request(req, d)));
-        ok(with_session(json!({"wait": wait_json(r.wait_result.as_ref())}), r.session.as_ref()))
+        ok(with_session(
+            json!({"wait": wait_json(r.wait_result.as_ref())}),
+            r.session.as_ref(),
+        ))
     }
 
-    #[tool(description = "Create several sessions in one call (up to 50). Each entry takes the create_session fields (work_dir, prompt, request_id, wait…). Results come back in request order, each either {session, wait} or {error: {code, reason, message}}; one failure does not affect the others.")]
-    async fn batch_create_sessions(&self, Parameters(p): Parameters<BatchCreateParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Create several sessions in one call (up to 50). Each entry takes the create_session fields (work_dir, prompt, request_id, wait…). Results come back in request order, each either {session, wait} or {error: {code, reason, message}}; one failure does not affect the others."
+    )]
+    async fn batch_create_sessions(
+        &self,
+        Parameters(p): Parameters<BatchCreateParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let mut requests = Vec::new();
         for s in p.sessions {
             requests.push(try_arg!(create_request(s)));
         }
-        let longest = requests.iter().filter_map(|r| r.wait.clone()).max_by_key(|w| w.timeout.as_ref().map(|d| d.seconds));
-        let d = deadline(self.timeout, longest.as_ref()) + Duration::from_secs(requests.len() as u64 * 5);
-        let r = try_rpc!(self.c().batch_create_sessions(request(pb::BatchCreateSessionsRequest { requests }, d)));
+        let longest = requests
+            .iter()
+            .filter_map(|r| r.wait.clone())
+            .max_by_key(|w| w.timeout.as_ref().map(|d| d.seconds));
+        let d = deadline(self.timeout, longest.as_ref())
+            + Duration::from_secs(requests.len() as u64 * 5);
+        let r = try_rpc!(self
+            .c()
+            .batch_create_sessions(request(pb::BatchCreateSessionsRequest { requests }, d)));
         let results: Vec<Value> = r
             .results
             .iter()
@@ -470,8 +500,14 @@ impl AegisMcp {
         ok(json!({ "results": results }))
     }
 
-    #[tool(description = "List sessions (newest first), optionally filtered by states (e.g. [\"ASK_QUESTION\",\"PERMISSION_PROMPT\",\"BASH_APPROVAL\"] to find sessions waiting for you), work_dir or labels. Exited sessions only with include_exited. Returns a brief entry per session (id, name, state, stable, pending interaction ids and kinds) and next_page_token when there are more.", annotations(read_only_hint = true))]
-    async fn list_sessions(&self, Parameters(p): Parameters<ListSessionsParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "List sessions (newest first), optionally filtered by states (e.g. [\"ASK_QUESTION\",\"PERMISSION_PROMPT\",\"BASH_APPROVAL\"] to find sessions waiting for you), work_dir or labels. Exited sessions only with include_exited. Returns a brief entry per session (id, name, state, stable, pending interaction ids and kinds) and next_page_token when there are more.",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_sessions(
+        &self,
+        Parameters(p): Parameters<ListSessionsParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let req = pb::ListSessionsRequest {
             states: try_arg!(parse_states(p.states.as_ref())),
             work_dir: p.work_dir.unwrap_or_default(),
@@ -487,22 +523,41 @@ impl AegisMcp {
         }))
     }
 
-    #[tool(description = "The full current status of one session: state, stable, revision, evidence (what showed the state), and every pending interaction inline with everything needed to answer it: for a QUESTION all questions with their options and multi_select; for PERMISSION/BASH the tool, command, file or URL and the options CC offers; for PLAN the plan text; for TRUST the directory. pending_interactions[].id is the interaction_id for answer_question / approve_permission / reject_permission. next_step says what to do.", annotations(read_only_hint = true))]
-    async fn get_status(&self, Parameters(p): Parameters<SessionParams>) -> Result<CallToolResult, ErrorData> {
-        let r = try_rpc!(self.c().get_session(request(pb::GetSessionRequest { session_id: p.session_id }, self.timeout)));
+    #[tool(
+        description = "The full current status of one session: state, stable, revision, evidence (what showed the state), and every pending interaction inline with everything needed to answer it: for a QUESTION all questions with their options and multi_select; for PERMISSION/BASH the tool, command, file or URL and the options CC offers; for PLAN the plan text; for TRUST the directory. pending_interactions[].id is the interaction_id for answer_question / approve_permission / reject_permission. next_step says what to do.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_status(
+        &self,
+        Parameters(p): Parameters<SessionParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let r = try_rpc!(self.c().get_session(request(
+            pb::GetSessionRequest {
+                session_id: p.session_id
+            },
+            self.timeout
+        )));
         match r.session {
             Some(s) => ok(session_value(&s)),
             None => ok(json!({"error": "server returned no session"})),
         }
     }
 
-    #[tool(description = "Read a session's transcript as typed entries (USER_TEXT, ASSISTANT_TEXT, THINKING, TOOL_USE, TOOL_RESULT, SYSTEM) from `cursor` on. Non-destructive: reading consumes nothing, any number of readers. Pass next_cursor back to read only what is new since the last call.", annotations(read_only_hint = true))]
-    async fn get_transcript(&self, Parameters(p): Parameters<TranscriptParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Read a session's transcript as typed entries (USER_TEXT, ASSISTANT_TEXT, THINKING, TOOL_USE, TOOL_RESULT, SYSTEM) from `cursor` on. Non-destructive: reading consumes nothing, any number of readers. Pass next_cursor back to read only what is new since the last call.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_transcript(
+        &self,
+        Parameters(p): Parameters<TranscriptParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let kinds = try_arg!(p
             .kinds
             .unwrap_or_default()
             .iter()
-            .map(|k| render::parse_entry_kind(k).map(|k| k as i32).ok_or_else(|| format!("unknown entry kind {k:?}")))
+            .map(|k| render::parse_entry_kind(k)
+                .map(|k| k as i32)
+                .ok_or_else(|| format!("unknown entry kind {k:?}")))
             .collect::<Result<Vec<_>, _>>());
         let req = pb::GetTranscriptRequest {
             session_id: p.session_id,
@@ -518,54 +573,105 @@ impl AegisMcp {
         }))
     }
 
-    #[tool(description = "Send a prompt to CC as one turn (multi-line text is still one turn). Delivery is confirmed from what CC shows. By default waits until CC is stable again after THIS message (turn-scoped): IDLE with session.last_assistant_message when the turn is done, or a question/permission to answer. Only send when the session is stable (normally IDLE).")]
-    async fn send_message(&self, Parameters(p): Parameters<SendParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Send a prompt to CC as one turn (multi-line text is still one turn). Delivery is confirmed from what CC shows. By default waits until CC is stable again after THIS message (turn-scoped): IDLE with session.last_assistant_message when the turn is done, or a question/permission to answer. Only send when the session is stable (normally IDLE)."
+    )]
+    async fn send_message(
+        &self,
+        Parameters(p): Parameters<SendParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.send(p, MessageKind::Prompt).await
     }
 
-    #[tool(description = "Run a CC slash command such as \"/compact\", \"/clear\" or \"/model sonnet\" (single line; the leading \"/\" may be omitted). Waits like send_message.")]
-    async fn send_command(&self, Parameters(p): Parameters<SendParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Run a CC slash command such as \"/compact\", \"/clear\" or \"/model sonnet\" (single line; the leading \"/\" may be omitted). Waits like send_message."
+    )]
+    async fn send_command(
+        &self,
+        Parameters(p): Parameters<SendParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.send(p, MessageKind::SlashCommand).await
     }
 
-    #[tool(description = "Run a shell line through CC's \"!\" bash mode (single line; the leading \"!\" may be omitted); its output lands in the conversation. Waits like send_message.")]
-    async fn send_bash(&self, Parameters(p): Parameters<SendParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Run a shell line through CC's \"!\" bash mode (single line; the leading \"!\" may be omitted); its output lands in the conversation. Waits like send_message."
+    )]
+    async fn send_bash(
+        &self,
+        Parameters(p): Parameters<SendParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.send(p, MessageKind::Bash).await
     }
 
-    #[tool(description = "The current text of the session's tmux pane (what a human would see). Useful when the state is UNKNOWN or to double-check a dialog. Optionally with ANSI escapes and scrollback.", annotations(read_only_hint = true))]
-    async fn capture_pane(&self, Parameters(p): Parameters<CaptureParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "The current text of the session's tmux pane (what a human would see). Useful when the state is UNKNOWN or to double-check a dialog. Optionally with ANSI escapes and scrollback.",
+        annotations(read_only_hint = true)
+    )]
+    async fn capture_pane(
+        &self,
+        Parameters(p): Parameters<CaptureParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let req = pb::CaptureScreenRequest {
             session_id: p.session_id,
             ansi: p.ansi.unwrap_or(false),
             scrollback_lines: p.scrollback_lines.unwrap_or(0),
         };
         let r = try_rpc!(self.c().capture_screen(request(req, self.timeout)));
-        ok(json!({"text": r.text, "cols": r.cols, "rows": r.rows, "capture_time": render::rfc3339(r.capture_time.as_ref())}))
+        ok(
+            json!({"text": r.text, "cols": r.cols, "rows": r.rows, "capture_time": render::rfc3339(r.capture_time.as_ref())}),
+        )
     }
 
-    #[tool(description = "Approve a pending PERMISSION (tool such as Write/Edit/WebFetch/MCP), BASH (command), PLAN or TRUST (workspace trust) interaction by its interaction_id from get_status. always_allow=true picks CC's \"don't ask again for this session\" when offered. By default waits until CC is stable again after the approval. Fails with INTERACTION_NOT_PENDING when it was already answered.")]
-    async fn approve_permission(&self, Parameters(p): Parameters<ApproveParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Approve a pending PERMISSION (tool such as Write/Edit/WebFetch/MCP), BASH (command), PLAN or TRUST (workspace trust) interaction by its interaction_id from get_status. always_allow=true picks CC's \"don't ask again for this session\" when offered. By default waits until CC is stable again after the approval. Fails with INTERACTION_NOT_PENDING when it was already answered."
+    )]
+    async fn approve_permission(
+        &self,
+        Parameters(p): Parameters<ApproveParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let wait = try_arg!(wait_options(&p.wait));
-        let plan_mode = match p.plan_mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let plan_mode = match p
+            .plan_mode
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("") | Some("manual") => pb::PlanApprovalMode::Manual,
             Some("auto") => pb::PlanApprovalMode::Auto,
-            Some(o) => return invalid(format!("plan_mode must be \"manual\" or \"auto\", not {o:?}")),
+            Some(o) => {
+                return invalid(format!(
+                    "plan_mode must be \"manual\" or \"auto\", not {o:?}"
+                ))
+            }
         };
         let req = pb::ApprovePermissionRequest {
             session_id: p.session_id,
             interaction_id: p.interaction_id,
-            scope: if p.always_allow.unwrap_or(false) { pb::ApprovalScope::Session } else { pb::ApprovalScope::Once } as i32,
+            scope: if p.always_allow.unwrap_or(false) {
+                pb::ApprovalScope::Session
+            } else {
+                pb::ApprovalScope::Once
+            } as i32,
             plan_mode: plan_mode as i32,
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self.c().approve_permission(request(req, deadline(self.timeout, wait.as_ref()))));
-        ok(with_session(json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}), r.session.as_ref()))
+        let r = try_rpc!(self
+            .c()
+            .approve_permission(request(req, deadline(self.timeout, wait.as_ref()))));
+        ok(with_session(
+            json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}),
+            r.session.as_ref(),
+        ))
     }
 
-    #[tool(description = "Reject a pending PERMISSION, BASH, PLAN or TRUST interaction by its interaction_id from get_status, optionally telling Claude what to do instead (feedback). Rejecting TRUST makes CC exit. By default waits until CC is stable again.")]
-    async fn reject_permission(&self, Parameters(p): Parameters<RejectParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Reject a pending PERMISSION, BASH, PLAN or TRUST interaction by its interaction_id from get_status, optionally telling Claude what to do instead (feedback). Rejecting TRUST makes CC exit. By default waits until CC is stable again."
+    )]
+    async fn reject_permission(
+        &self,
+        Parameters(p): Parameters<RejectParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let wait = try_arg!(wait_options(&p.wait));
         let req = pb::RejectPermissionRequest {
             session_id: p.session_id,
@@ -574,12 +680,22 @@ impl AegisMcp {
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self.c().reject_permission(request(req, deadline(self.timeout, wait.as_ref()))));
-        ok(with_session(json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}), r.session.as_ref()))
+        let r = try_rpc!(self
+            .c()
+            .reject_permission(request(req, deadline(self.timeout, wait.as_ref()))));
+        ok(with_session(
+            json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}),
+            r.session.as_ref(),
+        ))
     }
 
-    #[tool(description = "Answer a pending QUESTION (AskUserQuestion) by its interaction_id from get_status. Give one answer per question: `question` is the question text (or header) from get_status, `selected_labels` the chosen option labels exactly as listed (several only when multi_select), or `free_text` instead. By default waits until CC is stable again after the answer.")]
-    async fn answer_question(&self, Parameters(p): Parameters<AnswerQuestionParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Answer a pending QUESTION (AskUserQuestion) by its interaction_id from get_status. Give one answer per question: `question` is the question text (or header) from get_status, `selected_labels` the chosen option labels exactly as listed (several only when multi_select), or `free_text` instead. By default waits until CC is stable again after the answer."
+    )]
+    async fn answer_question(
+        &self,
+        Parameters(p): Parameters<AnswerQuestionParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let wait = try_arg!(wait_options(&p.wait));
         if p.answers.is_empty() {
             return invalid("answers must hold one answer per question".into());
@@ -599,33 +715,75 @@ impl AegisMcp {
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self.c().answer_question(request(req, deadline(self.timeout, wait.as_ref()))));
-        ok(with_session(json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}), r.session.as_ref()))
+        let r = try_rpc!(self
+            .c()
+            .answer_question(request(req, deadline(self.timeout, wait.as_ref()))));
+        ok(with_session(
+            json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}),
+            r.session.as_ref(),
+        ))
     }
 
-    #[tool(description = "Press Esc in the session: interrupts a running turn or closes a dialog (a pending question/permission is then dismissed, not answered). Returns the session after the resulting state change and whether a change was observed.")]
-    async fn escape_session(&self, Parameters(p): Parameters<SessionActionParams>) -> Result<CallToolResult, ErrorData> {
-        let req = pb::EscapeRequest { session_id: p.session_id, request_id: p.request_id.unwrap_or_default() };
+    #[tool(
+        description = "Press Esc in the session: interrupts a running turn or closes a dialog (a pending question/permission is then dismissed, not answered). Returns the session after the resulting state change and whether a change was observed."
+    )]
+    async fn escape_session(
+        &self,
+        Parameters(p): Parameters<SessionActionParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let req = pb::EscapeRequest {
+            session_id: p.session_id,
+            request_id: p.request_id.unwrap_or_default(),
+        };
         let r = try_rpc!(self.c().escape(request(req, self.timeout)));
-        ok(with_session(json!({"observed": r.observed}), r.session.as_ref()))
+        ok(with_session(
+            json!({"observed": r.observed}),
+            r.session.as_ref(),
+        ))
     }
 
-    #[tool(description = "Press Ctrl-C in the session: stops the running turn (or clears a typed draft). Returns the session after the resulting state change and whether a change was observed.")]
-    async fn interrupt_session(&self, Parameters(p): Parameters<SessionActionParams>) -> Result<CallToolResult, ErrorData> {
-        let req = pb::InterruptRequest { session_id: p.session_id, request_id: p.request_id.unwrap_or_default() };
+    #[tool(
+        description = "Press Ctrl-C in the session: stops the running turn (or clears a typed draft). Returns the session after the resulting state change and whether a change was observed."
+    )]
+    async fn interrupt_session(
+        &self,
+        Parameters(p): Parameters<SessionActionParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let req = pb::InterruptRequest {
+            session_id: p.session_id,
+            request_id: p.request_id.unwrap_or_default(),
+        };
         let r = try_rpc!(self.c().interrupt(request(req, self.timeout)));
-        ok(with_session(json!({"observed": r.observed}), r.session.as_ref()))
+        ok(with_session(
+            json!({"observed": r.observed}),
+            r.session.as_ref(),
+        ))
     }
 
-    #[tool(description = "Stop a session: CC is ended and its tmux window removed (state EXITED). The record and final transcript stay readable with get_status / get_transcript.", annotations(destructive_hint = true))]
-    async fn kill_session(&self, Parameters(p): Parameters<SessionActionParams>) -> Result<CallToolResult, ErrorData> {
-        let req = pb::DeleteSessionRequest { session_id: p.session_id, request_id: p.request_id.unwrap_or_default() };
+    #[tool(
+        description = "Stop a session: CC is ended and its tmux window removed (state EXITED). The record and final transcript stay readable with get_status / get_transcript.",
+        annotations(destructive_hint = true)
+    )]
+    async fn kill_session(
+        &self,
+        Parameters(p): Parameters<SessionActionParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let req = pb::DeleteSessionRequest {
+            session_id: p.session_id,
+            request_id: p.request_id.unwrap_or_default(),
+        };
         let r = try_rpc!(self.c().delete_session(request(req, self.timeout)));
         ok(with_session(json!({"killed": true}), r.session.as_ref()))
     }
 
-    #[tool(description = "Block until the session enters one of `states` (default: any stable state) after `after_revision` (default: now, i.e. a new state), or until timeout_seconds (default 120, max 600). A timeout is not an error: satisfied=false with the current session. To wait for the current turn without missing a change that already happened, pass the revision from your last get_status.", annotations(read_only_hint = true))]
-    async fn wait_for_state(&self, Parameters(p): Parameters<WaitForStateParams>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Block until the session enters one of `states` (default: any stable state) after `after_revision` (default: now, i.e. a new state), or until timeout_seconds (default 120, max 600). A timeout is not an error: satisfied=false with the current session. To wait for the current turn without missing a change that already happened, pass the revision from your last get_status.",
+        annotations(read_only_hint = true)
+    )]
+    async fn wait_for_state(
+        &self,
+        Parameters(p): Parameters<WaitForStateParams>,
+    ) -> Result<CallToolResult, ErrorData> {
         let wait = pb::WaitOptions {
             states: try_arg!(parse_states(p.states.as_ref())),
             timeout: Some(prost_types::Duration {
@@ -634,14 +792,26 @@ impl AegisMcp {
             }),
         };
         let d = deadline(self.timeout, Some(&wait));
-        let req = pb::WaitSessionRequest { session_id: p.session_id, after_revision: p.after_revision.unwrap_or(0), wait: Some(wait) };
+        let req = pb::WaitSessionRequest {
+            session_id: p.session_id,
+            after_revision: p.after_revision.unwrap_or(0),
+            wait: Some(wait),
+        };
         let r = try_rpc!(self.c().wait_session(request(req, d)));
-        ok(with_session(json!({"wait": wait_json(r.wait_result.as_ref())}), r.session.as_ref()))
+        ok(with_session(
+            json!({"wait": wait_json(r.wait_result.as_ref())}),
+            r.session.as_ref(),
+        ))
     }
 
-    #[tool(description = "Whether the Aegis server is reachable and healthy: its version, the Claude Code version and binary it found, the tmux version and socket, uptime, and session counts (total, live, by state).", annotations(read_only_hint = true))]
+    #[tool(
+        description = "Whether the Aegis server is reachable and healthy: its version, the Claude Code version and binary it found, the tmux version and socket, uptime, and session counts (total, live, by state).",
+        annotations(read_only_hint = true)
+    )]
     async fn server_health(&self) -> Result<CallToolResult, ErrorData> {
-        let r = try_rpc!(self.c().get_server_info(request(pb::GetServerInfoRequest {}, self.timeout)));
+        let r = try_rpc!(self
+            .c()
+            .get_server_info(request(pb::GetServerInfoRequest {}, self.timeout)));
         ok(json!({
             "healthy": !r.cc_version.is_empty() && !r.tmux_version.is_empty(),
             "version": r.version,
@@ -658,10 +828,23 @@ impl AegisMcp {
         }))
     }
 
-    #[tool(description = "A short digest of one session for deciding what to do: state, stable, what CC waits for (each pending interaction summarised with its id), the last assistant message, error/exit/stall info, and the last few user/assistant messages of the transcript. Use get_status for full interaction details.", annotations(read_only_hint = true))]
-    async fn get_session_summary(&self, Parameters(p): Parameters<SummaryParams>) -> Result<CallToolResult, ErrorData> {
-        let r = try_rpc!(self.c().get_session(request(pb::GetSessionRequest { session_id: p.session_id }, self.timeout)));
-        let Some(s) = r.session else { return ok(json!({"error": "server returned no session"})) };
+    #[tool(
+        description = "A short digest of one session for deciding what to do: state, stable, what CC waits for (each pending interaction summarised with its id), the last assistant message, error/exit/stall info, and the last few user/assistant messages of the transcript. Use get_status for full interaction details.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_session_summary(
+        &self,
+        Parameters(p): Parameters<SummaryParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let r = try_rpc!(self.c().get_session(request(
+            pb::GetSessionRequest {
+                session_id: p.session_id
+            },
+            self.timeout
+        )));
+        let Some(s) = r.session else {
+            return ok(json!({"error": "server returned no session"}));
+        };
         let n = p.messages.unwrap_or(6);
         let kinds = [pb::EntryKind::UserText, pb::EntryKind::AssistantText];
         let mut client = self.c();
@@ -715,7 +898,9 @@ impl AegisMcp {
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self.c().send_message(request(req, deadline(self.timeout, wait.as_ref()))));
+        let r = try_rpc!(self
+            .c()
+            .send_message(request(req, deadline(self.timeout, wait.as_ref()))));
         ok(with_session(
             json!({
                 "delivered_revision": r.delivered_revision,
@@ -745,9 +930,15 @@ fn interaction_summary(p: &pb::PendingInteraction) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        Some(Content::Permission(pc)) if !pc.command.is_empty() => format!("{}: {}", pc.tool_name, pc.command),
-        Some(Content::Permission(pc)) if !pc.file_path.is_empty() => format!("{}: {}", pc.tool_name, pc.file_path),
-        Some(Content::Permission(pc)) if !pc.url.is_empty() => format!("{}: {}", pc.tool_name, pc.url),
+        Some(Content::Permission(pc)) if !pc.command.is_empty() => {
+            format!("{}: {}", pc.tool_name, pc.command)
+        }
+        Some(Content::Permission(pc)) if !pc.file_path.is_empty() => {
+            format!("{}: {}", pc.tool_name, pc.file_path)
+        }
+        Some(Content::Permission(pc)) if !pc.url.is_empty() => {
+            format!("{}: {}", pc.tool_name, pc.url)
+        }
         Some(Content::Permission(pc)) => pc.tool_name.clone(),
         Some(Content::Plan(plan)) => render::truncate(&plan.plan, 300),
         Some(Content::Trust(t)) => format!("trust {}", t.directory),
@@ -772,8 +963,17 @@ mod tests {
     fn wait_defaults_to_on() {
         let w = wait_options(&WaitParams::default()).unwrap().unwrap();
         assert_eq!(w.timeout.unwrap().seconds, DEFAULT_WAIT_SECS as i64);
-        assert!(wait_options(&WaitParams { wait: Some(false), ..Default::default() }).unwrap().is_none());
-        assert!(wait_options(&WaitParams { wait_states: Some(vec!["bogus".into()]), ..Default::default() }).is_err());
+        assert!(wait_options(&WaitParams {
+            wait: Some(false),
+            ..Default::default()
+        })
+        .unwrap()
+        .is_none());
+        assert!(wait_options(&WaitParams {
+            wait_states: Some(vec!["bogus".into()]),
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]
@@ -782,14 +982,32 @@ mod tests {
         let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
         names.sort();
         let want = [
-            "answer_question", "approve_permission", "batch_create_sessions", "capture_pane", "create_session",
-            "escape_session", "get_session_summary", "get_status", "get_transcript", "interrupt_session",
-            "kill_session", "list_sessions", "reject_permission", "send_bash", "send_command", "send_message",
-            "server_health", "wait_for_state",
+            "answer_question",
+            "approve_permission",
+            "batch_create_sessions",
+            "capture_pane",
+            "create_session",
+            "escape_session",
+            "get_session_summary",
+            "get_status",
+            "get_transcript",
+            "interrupt_session",
+            "kill_session",
+            "list_sessions",
+            "reject_permission",
+            "send_bash",
+            "send_command",
+            "send_message",
+            "server_health",
+            "wait_for_state",
         ];
         assert_eq!(names, want);
         for t in &tools {
-            assert!(t.description.as_ref().is_some_and(|d| d.len() > 80), "{} needs a real description", t.name);
+            assert!(
+                t.description.as_ref().is_some_and(|d| d.len() > 80),
+                "{} needs a real description",
+                t.name
+            );
         }
     }
 }

@@ -28,6 +28,9 @@ pub const OUTPUT_COALESCE: Duration = Duration::from_millis(30);
 /// and kept as "dirty" flags while the consumer is slow.
 const EVENT_CHANNEL: usize = 256;
 
+/// How long to wait for the exit status of a pane that tmux already shows as dead.
+const DEAD_INCOMPLETE: Duration = Duration::from_millis(1500);
+
 const SUB_DEAD: &str = "aegis-dead";
 const SUB_TITLE: &str = "aegis-title";
 
@@ -113,6 +116,8 @@ impl ControlClient {
                 dirty: HashMap::new(),
                 ready: VecDeque::new(),
                 dead: HashMap::new(),
+                dead_incomplete: HashMap::new(),
+                tmux: tmux.clone(),
                 titles: HashMap::new(),
                 attach_error: None,
                 attached: Some(attached_tx),
@@ -280,6 +285,9 @@ struct Reader {
     ready: VecDeque<TmuxEvent>,
     /// Last seen pane_dead per pane, to report only transitions.
     dead: HashMap<String, bool>,
+    /// Panes seen dead without status or signal yet, with the time to report them anyway.
+    dead_incomplete: HashMap<String, Instant>,
+    tmux: Tmux,
     titles: HashMap<String, String>,
     /// The `%error` text of the attach command itself (e.g. `can't find session`).
     attach_error: Option<String>,
@@ -295,7 +303,12 @@ impl Reader {
         let mut exit_reason: Option<String> = None;
         let tx = self.tx.clone();
         loop {
-            let next_deadline = self.dirty.values().min().copied();
+            let next_deadline = self
+                .dirty
+                .values()
+                .chain(self.dead_incomplete.values())
+                .min()
+                .copied();
             tokio::select! {
                 biased;
                 permit = tx.reserve(), if !self.ready.is_empty() => {
@@ -469,17 +482,21 @@ impl Reader {
                 // tmux marks the pane dead when the pty closes, which can be before the child
                 // is reaped; then status and signal are both empty and the subscription fires
                 // again once the status is known. Report only a complete death.
-                let dead = dead == "1" && (!status.is_empty() || !signal.is_empty());
-                let was = self.dead.insert(pane_id.clone(), dead).unwrap_or(false);
-                if dead && !was {
-                    // Report output first so a consumer captures the last frame.
-                    if self.dirty.remove(&pane_id).is_some() {
-                        self.push_output(pane_id.clone());
+                // If that second notification does not come within DEAD_INCOMPLETE, the death is
+                // reported without a status.
+                let complete = dead == "1" && (!status.is_empty() || !signal.is_empty());
+                if dead == "1" && !complete {
+                    if !self.dead.get(&pane_id).copied().unwrap_or(false) {
+                        self.dead_incomplete
+                            .entry(pane_id)
+                            .or_insert_with(|| Instant::now() + DEAD_INCOMPLETE);
                     }
-                    self.ready.push_back(TmuxEvent::PaneDied {
-                        pane_id,
-                        status: status.parse().ok(),
-                    });
+                    return;
+                }
+                self.dead_incomplete.remove(&pane_id);
+                let was = self.dead.insert(pane_id.clone(), complete).unwrap_or(false);
+                if complete && !was {
+                    self.push_died(pane_id, status.parse().ok());
                 }
             }
             SUB_TITLE if self.titles.get(&pane_id).map(String::as_str) != Some(value) => {
@@ -493,7 +510,39 @@ impl Reader {
         }
     }
 
+    fn push_died(&mut self, pane_id: String, status: Option<i32>) {
+        // Report output first so a consumer captures the last frame.
+        if self.dirty.remove(&pane_id).is_some() {
+            self.push_output(pane_id.clone());
+        }
+        self.ready
+            .push_back(TmuxEvent::PaneDied { pane_id, status });
+    }
+
     fn flush_due(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .dead_incomplete
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for pane_id in due {
+            self.dead_incomplete.remove(&pane_id);
+            self.dead.insert(pane_id.clone(), true);
+            // Ask tmux once more (separate process, fixed format, validated pane id), then
+            // report the death with whatever status is known.
+            if self.dirty.remove(&pane_id).is_some() {
+                self.push_output(pane_id.clone());
+            }
+            let (tmux, tx) = (self.tmux.clone(), self.tx.clone());
+            tokio::spawn(async move {
+                let status = match tmux.pane_status(&pane_id).await {
+                    Ok(st) => st.dead_status,
+                    Err(_) => None,
+                };
+                let _ = tx.send(TmuxEvent::PaneDied { pane_id, status }).await;
+            });
+        }
         let due: Vec<String> = self
             .dirty
             .iter()

@@ -44,7 +44,9 @@
 //!   `refresh-client -B 'aegis-dead:%*:#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}'`
 //!   produces `%subscription-changed aegis-dead $0 @1 1 %1 : 1/7/`. `pane_dead` can become 1
 //!   (pty closed) before the child is reaped, with an empty status for one sample; the event is
-//!   only sent once the status or signal is known. tmux checks subscriptions once a
+//!   only sent once the status or signal is known. Under load (1 run in ~5 with 8 parallel
+//!   tests) the second notification never came; after 1.5 s the reader then asks tmux once
+//!   more (`display-message` process) and reports whatever status it gets (possibly `None`). tmux checks subscriptions once a
 //!   second, so the latency is 0–1 s (measured ≈ 0.76 s; tests assert < 2.5 s). The exit status is
 //!   included; a pane killed by a signal has an empty `pane_dead_status` (and `pane_dead_signal`,
 //!   which [`PaneStatus`] does not carry, is set). Note that `#` starts a comment in the control

@@ -415,7 +415,7 @@ async fn pane_died_with_exit_status() {
     let (ctl, mut rx) = ControlClient::connect(&s.tmux, SESSION).await.unwrap();
     let pane = s.sh("echo bye; sleep 0.3; exit 7", &[], &[]).await;
     let t0 = Instant::now();
-    let ev = next_event(&mut rx, Duration::from_secs(4), |e| {
+    let ev = next_event(&mut rx, Duration::from_secs(8), |e| {
         matches!(e, TmuxEvent::PaneDied { .. })
     })
     .await;
@@ -428,7 +428,7 @@ async fn pane_died_with_exit_status() {
             status: Some(7)
         }
     );
-    assert!(latency < Duration::from_millis(2500), "{latency:?}");
+    assert!(latency < Duration::from_secs(5), "{latency:?}");
     let st = ctl.pane_status(&pane.pane_id).await.unwrap();
     assert!(st.dead);
     assert_eq!(st.dead_status, Some(7));
