@@ -129,10 +129,7 @@ impl Manager {
     /// Loads sessions from the store and re-adopts the live ones (the tmux server outlives us).
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         let records = self.store.load_sessions().await?;
-        let live_panes = match self.tmux.list_panes(&self.cfg.tmux_session).await {
-            Ok(p) => p,
-            Err(_) => Vec::new(),
-        };
+        let live_panes = self.tmux.list_panes(&self.cfg.tmux_session).await.unwrap_or_default();
         if !live_panes.is_empty() {
             self.ensure_tmux().await?;
         }

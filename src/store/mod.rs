@@ -12,7 +12,7 @@ type Reply<T> = oneshot::Sender<anyhow::Result<T>>;
 enum Op {
     /// Insert the event (assigning its global sequence) and upsert the session snapshot, atomically.
     Commit {
-        event: Event,
+        event: Box<Event>,
         session: Box<SessionRecord>,
         reply: Reply<Event>,
     },
@@ -121,7 +121,7 @@ impl Store {
 
     pub async fn commit(&self, event: Event, session: SessionRecord) -> anyhow::Result<Event> {
         self.call(|reply| Op::Commit {
-            event,
+            event: Box::new(event),
             session: Box::new(session),
             reply,
         })
@@ -205,7 +205,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
                 session,
                 reply,
             } => {
-                let result = commit(&mut conn, event, &session);
+                let result = commit(&mut conn, *event, &session);
                 if let Ok(ev) = &result {
                     // No receivers is fine; publishing happens after the commit, in commit order.
                     let _ = publisher.send(ev.clone());
