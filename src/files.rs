@@ -16,23 +16,14 @@ impl FileWatcher {
         let (tx, rx) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
-                if matches!(
-                    ev.kind,
-                    notify::EventKind::Create(_) | notify::EventKind::Modify(_)
-                ) {
+                if matches!(ev.kind, notify::EventKind::Create(_) | notify::EventKind::Modify(_)) {
                     for p in ev.paths {
                         let _ = tx.send(p);
                     }
                 }
             }
         })?;
-        Ok((
-            FileWatcher {
-                watcher,
-                watched: HashSet::new(),
-            },
-            rx,
-        ))
+        Ok((FileWatcher { watcher, watched: HashSet::new() }, rx))
     }
 
     /// Watches a directory (non-recursively). Creates it when missing so a watch exists before CC writes.

@@ -12,11 +12,7 @@ use axum::{
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-async fn hook(
-    State(mgr): State<Arc<Manager>>,
-    Path((sid, secret)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
+async fn hook(State(mgr): State<Arc<Manager>>, Path((sid, secret)): Path<(String, String)>, body: Bytes) -> Response {
     match mgr.deliver_hook(&sid, &secret, &body).await {
         Ok(Some(v)) => Json(v).into_response(),
         // An empty 200 means "no decision": CC goes on as if no hook were configured.
@@ -26,20 +22,26 @@ async fn hook(
     }
 }
 
-/// Binds 127.0.0.1:0 and serves until `shutdown`. Returns the bound address.
+/// Binds loopback and serves until `shutdown`. Returns the bound address. The port is kept in
+/// `port_file` and reused on restart, because the hook URLs of running CC sessions name it.
 pub async fn start(
     mgr: Arc<Manager>,
+    port_file: &std::path::Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let saved: u16 = std::fs::read_to_string(port_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", saved)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(port = saved, error = %e, "hook port taken; re-adopted sessions lose their hooks (screen still works)");
+            tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?
+        }
+    };
     let addr = listener.local_addr()?;
-    let app = Router::new()
-        .route("/hooks/{sid}/{secret}", post(hook))
-        .with_state(mgr);
+    std::fs::write(port_file, addr.port().to_string())?;
+    let app = Router::new().route("/hooks/{sid}/{secret}", post(hook)).with_state(mgr);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     });
     Ok(addr)
 }

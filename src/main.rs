@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(
-    name = "aegis",
-    version,
-    about = "Run and steer interactive Claude Code sessions over gRPC"
-)]
+#[command(name = "aegis", version, about = "Run and steer interactive Claude Code sessions over gRPC")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,21 +53,30 @@ struct ServeArgs {
     /// Working with no progress for this many seconds marks a session stalled.
     #[arg(long, env = "AEGIS_STALL_SECS", default_value_t = 300)]
     stall_secs: u64,
+    /// Events kept per session (older ones are compacted; resuming before them is REVISION_COMPACTED).
+    #[arg(long, env = "AEGIS_RETAIN_EVENTS", default_value_t = 10_000)]
+    retain_events: i64,
+    /// Watch streams end with OK after this many seconds (clients resume).
+    #[arg(long, env = "AEGIS_WATCH_LIFETIME_SECS", default_value_t = 1800)]
+    watch_lifetime_secs: u64,
+    /// A watcher that takes no item for this many milliseconds is cut with WATCH_LAGGED.
+    #[arg(long, env = "AEGIS_WATCH_SEND_TIMEOUT_MS", default_value_t = 10_000)]
+    watch_send_timeout_ms: u64,
+    /// Items queued per watch stream beyond what the transport holds.
+    #[arg(long, env = "AEGIS_WATCH_BUFFER", default_value_t = 256)]
+    watch_buffer: usize,
 }
 
 fn default_state_dir() -> PathBuf {
     std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state")
-        })
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state"))
         .join("aegis")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn termination() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -81,10 +86,7 @@ async fn termination() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
@@ -98,6 +100,12 @@ async fn main() -> anyhow::Result<()> {
                 claude_config_dir: a.claude_config_dir,
                 token: a.token,
                 stall_threshold: Duration::from_secs(a.stall_secs),
+                retain_events: a.retain_events.max(1),
+                watch: aegis::api::streams::WatchLimits {
+                    lifetime: Duration::from_secs(a.watch_lifetime_secs),
+                    send_timeout: Duration::from_millis(a.watch_send_timeout_ms),
+                    buffer: a.watch_buffer,
+                },
             };
             serve(cfg, termination()).await
         }

@@ -22,6 +22,9 @@ pub struct ServeConfig {
     pub claude_config_dir: Option<PathBuf>,
     pub token: Option<String>,
     pub stall_threshold: Duration,
+    /// Events kept per session; older ones are compacted (a resume before them is REVISION_COMPACTED).
+    pub retain_events: i64,
+    pub watch: crate::api::streams::WatchLimits,
 }
 
 /// Finds a program on PATH (tmux windows exec it directly, without a shell).
@@ -30,35 +33,21 @@ pub fn which(bin: &Path) -> PathBuf {
         return bin.to_path_buf();
     }
     std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(bin))
-                .find(|p| p.is_file())
-        })
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(bin)).find(|p| p.is_file()))
         .unwrap_or_else(|| bin.to_path_buf())
 }
 
 async fn version_of(bin: &Path, arg: &str) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::process::Command::new(bin).arg(arg).output(),
-    )
-    .await;
+    let out = tokio::time::timeout(Duration::from_secs(10), tokio::process::Command::new(bin).arg(arg).output()).await;
     match out {
         Ok(Ok(o)) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         _ => String::new(),
     }
 }
 
-pub async fn serve(
-    cfg: ServeConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
+pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
     if !cfg.listen.ip().is_loopback() && cfg.token.is_none() {
-        anyhow::bail!(
-            "refusing to listen on {} without --token (only loopback may be unauthenticated)",
-            cfg.listen
-        );
+        anyhow::bail!("refusing to listen on {} without --token (only loopback may be unauthenticated)", cfg.listen);
     }
     std::fs::create_dir_all(&cfg.state_dir)?;
     let store = Store::open(&cfg.state_dir.join("aegis.db"), 4096)?;
@@ -70,9 +59,7 @@ pub async fn serve(
         .claude_config_dir
         .clone()
         .or_else(|| std::env::var_os("CLAUDE_CONFIG_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".claude")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".claude"));
     let mgr = Manager::new(
         ManagerConfig {
             tmux_session: "aegis".into(),
@@ -80,7 +67,7 @@ pub async fn serve(
             claude_config_dir: config_dir.clone(),
             set_config_dir_env: cfg.claude_config_dir.is_some(),
             stall_threshold: cfg.stall_threshold,
-            keep_events_per_session: 10_000,
+            keep_events_per_session: cfg.retain_events,
         },
         store.clone(),
         tmux,
@@ -89,7 +76,7 @@ pub async fn serve(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut hook_stop = stop_rx.clone();
-    let hook_addr = crate::hooks_http::start(mgr.clone(), async move {
+    let hook_addr = crate::hooks_http::start(mgr.clone(), &cfg.state_dir.join("hook-port"), async move {
         let _ = hook_stop.changed().await;
     })
     .await?;
@@ -111,12 +98,13 @@ pub async fn serve(
     });
 
     mgr.start().await?;
-    let s = store.clone();
+    let (s, retain) = (store.clone(), cfg.retain_events);
     tokio::spawn(async move {
+        // First tick at once: compaction also happens at start.
         let mut t = tokio::time::interval(Duration::from_secs(3600));
         loop {
             t.tick().await;
-            let _ = s.prune(10_000, crate::api::idempotency::TTL_MS).await;
+            let _ = s.prune(retain, crate::api::idempotency::TTL_MS).await;
         }
     });
 
@@ -130,6 +118,7 @@ pub async fn serve(
         mgr: mgr.clone(),
         idem: Idempotency::default(),
         shutdown: stop_rx,
+        watch: cfg.watch,
         tmux_version,
         state_dir: cfg.state_dir.to_string_lossy().into_owned(),
     };

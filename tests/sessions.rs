@@ -18,35 +18,19 @@ async fn create_with_prompt_reaches_idle_with_the_answer(cc: Cc) {
     let mut rig = Rig::start(cc).await;
     let resp = rig.create("hello from the create test", 90).await;
     let s = resp.session.unwrap();
-    assert!(
-        resp.wait_result.unwrap().satisfied,
-        "wait not satisfied: {s:?}\n{}",
-        rig.server_log()
-    );
+    assert!(resp.wait_result.unwrap().satisfied, "wait not satisfied: {s:?}\n{}", rig.server_log());
     assert_eq!(state_of(&s), S::Idle, "{s:?}");
     assert!(s.stable);
     // Every state change says what showed it.
     let ev = s.evidence.unwrap();
     assert_ne!(ev.source, pb::EvidenceSource::Unspecified as i32);
     let entries = rig.transcript(&s.id).await;
-    let answer = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == pb::EntryKind::AssistantText as i32)
-        .expect("assistant entry");
-    assert!(
-        answer
-            .text
-            .contains("Fake reply: hello from the create test"),
-        "{answer:?}"
-    );
+    let answer = entries.iter().rev().find(|e| e.kind == pb::EntryKind::AssistantText as i32).expect("assistant entry");
+    assert!(answer.text.contains("Fake reply: hello from the create test"), "{answer:?}");
     let seen = states_seen(&rig.events(&s.id).await);
     assert!(seen.contains(&S::Working), "never saw WORKING: {seen:?}");
     assert_eq!(seen.last(), Some(&S::Idle), "{seen:?}");
-    assert_eq!(
-        s.last_assistant_message,
-        "Fake reply: hello from the create test"
-    );
+    assert_eq!(s.last_assistant_message, "Fake reply: hello from the create test");
     // Revisions are contiguous from 1.
     let revs: Vec<i64> = rig.events(&s.id).await.iter().map(|e| e.revision).collect();
     assert_eq!(revs, (1..=revs.len() as i64).collect::<Vec<_>>());
@@ -72,27 +56,16 @@ async fn multi_line_message_is_one_turn(cc: Cc) {
     assert!(resp.wait_result.unwrap().satisfied);
     assert!(resp.delivered_revision > s.revision);
     assert_eq!(state_of(resp.session.as_ref().unwrap()), S::Idle);
-    let users: Vec<_> = rig
-        .transcript(&s.id)
-        .await
-        .into_iter()
-        .filter(|e| e.kind == pb::EntryKind::UserText as i32)
-        .collect();
+    let users: Vec<_> =
+        rig.transcript(&s.id).await.into_iter().filter(|e| e.kind == pb::EntryKind::UserText as i32).collect();
     assert_eq!(users.len(), 1, "one turn expected: {users:?}");
     assert!(
-        users[0].text.contains(
-            "first line of the turn\nsecond line\nthird line with 'quotes' and $(no shell)"
-        ),
+        users[0].text.contains("first line of the turn\nsecond line\nthird line with 'quotes' and $(no shell)"),
         "{:?}",
         users[0].text
     );
     let main: Vec<_> = rig.api.main_requests();
-    assert_eq!(
-        main.iter()
-            .filter(|r| r.last_user_text.contains("first line of the turn"))
-            .count(),
-        1
-    );
+    assert_eq!(main.iter().filter(|r| r.last_user_text.contains("first line of the turn")).count(), 1);
 }
 per_cc!(multi_line_message_is_one_turn);
 
@@ -109,30 +82,18 @@ async fn interrupt_while_working(cc: Cc) {
         .await
         .unwrap()
         .into_inner();
-    let w = rig
-        .wait_for(&s.id, sent.delivered_revision - 1, &[S::Working], 20)
-        .await;
+    let w = rig.wait_for(&s.id, sent.delivered_revision - 1, &[S::Working], 20).await;
     assert!(w.wait_result.unwrap().satisfied, "never WORKING");
     let r = rig
         .client
-        .interrupt(pb::InterruptRequest {
-            session_id: s.id.clone(),
-            ..Default::default()
-        })
+        .interrupt(pb::InterruptRequest { session_id: s.id.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
-    assert!(
-        r.observed,
-        "interrupt had no visible effect: {:?}",
-        r.session
-    );
+    assert!(r.observed, "interrupt had no visible effect: {:?}", r.session);
     let idle = rig.wait_for(&s.id, 0, &[S::Idle], 20).await;
     let st = state_of(idle.session.as_ref().unwrap());
-    assert!(
-        idle.wait_result.unwrap().satisfied || st == S::Idle,
-        "not idle after interrupt: {st:?}"
-    );
+    assert!(idle.wait_result.unwrap().satisfied || st == S::Idle, "not idle after interrupt: {st:?}");
 }
 per_cc!(interrupt_while_working);
 
@@ -154,10 +115,7 @@ async fn slash_command_and_bash_line(cc: Cc) {
         .into_inner();
     assert!(r.delivered_revision > 0);
     assert_eq!(state_of(r.session.as_ref().unwrap()), S::Idle);
-    assert!(
-        !rig.screen(&s.id).await.contains("first turn"),
-        "screen not cleared"
-    );
+    assert!(!rig.screen(&s.id).await.contains("first turn"), "screen not cleared");
     let r = rig
         .client
         .send_message(pb::SendMessageRequest {
@@ -171,11 +129,7 @@ async fn slash_command_and_bash_line(cc: Cc) {
         .unwrap()
         .into_inner();
     assert!(r.wait_result.unwrap().satisfied);
-    assert!(
-        rig.screen(&s.id).await.contains("aegis-bash-42"),
-        "{}",
-        rig.screen(&s.id).await
-    );
+    assert!(rig.screen(&s.id).await.contains("aegis-bash-42"), "{}", rig.screen(&s.id).await);
 }
 per_cc!(slash_command_and_bash_line);
 
@@ -184,10 +138,7 @@ async fn delete_keeps_the_record_and_transcript(cc: Cc) {
     let s = rig.create("before delete", 60).await.session.unwrap();
     let d = rig
         .client
-        .delete_session(pb::DeleteSessionRequest {
-            session_id: s.id.clone(),
-            ..Default::default()
-        })
+        .delete_session(pb::DeleteSessionRequest { session_id: s.id.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -196,49 +147,23 @@ async fn delete_keeps_the_record_and_transcript(cc: Cc) {
     assert_eq!(d.exit.unwrap().reason, "deleted");
     let after = rig.get(&s.id).await;
     assert_eq!(state_of(&after), S::Exited);
-    assert!(rig
-        .transcript(&s.id)
-        .await
-        .iter()
-        .any(|e| e.text.contains("before delete")));
+    assert!(rig.transcript(&s.id).await.iter().any(|e| e.text.contains("before delete")));
     let err = rig
         .client
-        .capture_screen(pb::CaptureScreenRequest {
-            session_id: s.id.clone(),
-            ..Default::default()
-        })
+        .capture_screen(pb::CaptureScreenRequest { session_id: s.id.clone(), ..Default::default() })
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SESSION_EXITED")
-    );
+    assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "SESSION_EXITED"));
     let panes = std::process::Command::new("tmux")
         .args(["-L", &rig.socket, "list-panes", "-a", "-F", "#{pane_id}"])
         .output()
         .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&panes.stdout)
-            .lines()
-            .any(|p| p == s.tmux_pane),
-        "pane still there"
-    );
+    assert!(!String::from_utf8_lossy(&panes.stdout).lines().any(|p| p == s.tmux_pane), "pane still there");
+    let listed = rig.client.list_sessions(pb::ListSessionsRequest::default()).await.unwrap().into_inner();
+    assert!(listed.sessions.is_empty(), "exited sessions are not listed by default");
     let listed = rig
         .client
-        .list_sessions(pb::ListSessionsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        listed.sessions.is_empty(),
-        "exited sessions are not listed by default"
-    );
-    let listed = rig
-        .client
-        .list_sessions(pb::ListSessionsRequest {
-            include_exited: true,
-            ..Default::default()
-        })
+        .list_sessions(pb::ListSessionsRequest { include_exited: true, ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -277,10 +202,7 @@ async fn trust_prompt_is_detected(cc: Cc) {
     let s = resp.session.unwrap();
     assert_eq!(state_of(&s), S::TrustPrompt, "{}", rig.server_log());
     assert!(s.stable);
-    let it = s
-        .pending_interactions
-        .first()
-        .expect("a pending trust interaction");
+    let it = s.pending_interactions.first().expect("a pending trust interaction");
     assert_eq!(it.kind, pb::InteractionKind::Trust as i32);
     match it.content.as_ref().unwrap() {
         pb::pending_interaction::Content::Trust(t) => {
@@ -288,13 +210,7 @@ async fn trust_prompt_is_detected(cc: Cc) {
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        it.options
-            .iter()
-            .any(|o| o.label.contains("Yes, I trust this folder")),
-        "{:?}",
-        it.options
-    );
+    assert!(it.options.iter().any(|o| o.label.contains("Yes, I trust this folder")), "{:?}", it.options);
 }
 per_cc!(trust_prompt_is_detected);
 
@@ -304,64 +220,36 @@ async fn bad_input_gets_clear_errors() {
     let mut req = rig.create_request("");
     req.work_dir = "/no/such/dir".into();
     let e = rig.client.create_session(req.clone()).await.unwrap_err();
-    assert_eq!(
-        (e.code(), reason(&e).as_str()),
-        (Code::NotFound, "WORK_DIR_NOT_FOUND")
-    );
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::NotFound, "WORK_DIR_NOT_FOUND"));
     req.work_dir = "relative/dir".into();
     let e = rig.client.create_session(req.clone()).await.unwrap_err();
-    assert_eq!(
-        (e.code(), reason(&e).as_str()),
-        (Code::InvalidArgument, "WORK_DIR_NOT_ABSOLUTE")
-    );
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "WORK_DIR_NOT_ABSOLUTE"));
     req.work_dir = rig.work_dir();
     req.extra_args = vec!["--session-id".into(), "x".into()];
     let e = rig.client.create_session(req.clone()).await.unwrap_err();
-    assert_eq!(
-        (e.code(), reason(&e).as_str()),
-        (Code::InvalidArgument, "EXTRA_ARG_RESERVED")
-    );
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "EXTRA_ARG_RESERVED"));
     req.extra_args.clear();
     req.permission_mode = "yolo".into();
     let e = rig.client.create_session(req).await.unwrap_err();
     assert_eq!(reason(&e), "INVALID_PERMISSION_MODE");
     let e = rig
         .client
-        .get_session(pb::GetSessionRequest {
-            session_id: "00000000-0000-4000-8000-000000000000".into(),
-        })
+        .get_session(pb::GetSessionRequest { session_id: "00000000-0000-4000-8000-000000000000".into() })
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.code(), reason(&e).as_str()),
-        (Code::NotFound, "SESSION_NOT_FOUND")
-    );
-    let e = rig
-        .client
-        .get_session(pb::GetSessionRequest::default())
-        .await
-        .unwrap_err();
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::NotFound, "SESSION_NOT_FOUND"));
+    let e = rig.client.get_session(pb::GetSessionRequest::default()).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     let e = rig
         .client
-        .send_message(pb::SendMessageRequest {
-            session_id: "nope".into(),
-            text: "x".into(),
-            ..Default::default()
-        })
+        .send_message(pb::SendMessageRequest { session_id: "nope".into(), text: "x".into(), ..Default::default() })
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.code(), reason(&e).as_str()),
-        (Code::NotFound, "SESSION_NOT_FOUND")
-    );
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::NotFound, "SESSION_NOT_FOUND"));
     // Nothing was created by the failed calls.
     let all = rig
         .client
-        .list_sessions(pb::ListSessionsRequest {
-            include_exited: true,
-            ..Default::default()
-        })
+        .list_sessions(pb::ListSessionsRequest { include_exited: true, ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -374,26 +262,13 @@ async fn list_filters_and_pages() {
     let mut ids = Vec::new();
     for i in 0..3 {
         let mut req = rig.create_request("");
-        req.labels
-            .insert("team".into(), if i == 0 { "a".into() } else { "b".into() });
+        req.labels.insert("team".into(), if i == 0 { "a".into() } else { "b".into() });
         req.name = format!("s{i}");
-        ids.push(
-            rig.client
-                .create_session(req)
-                .await
-                .unwrap()
-                .into_inner()
-                .session
-                .unwrap()
-                .id,
-        );
+        ids.push(rig.client.create_session(req).await.unwrap().into_inner().session.unwrap().id);
     }
     let page1 = rig
         .client
-        .list_sessions(pb::ListSessionsRequest {
-            page_size: 2,
-            ..Default::default()
-        })
+        .list_sessions(pb::ListSessionsRequest { page_size: 2, ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -413,24 +288,10 @@ async fn list_filters_and_pages() {
     assert!(page2.next_page_token.is_empty());
     let mut req = pb::ListSessionsRequest::default();
     req.labels.insert("team".into(), "b".into());
-    assert_eq!(
-        rig.client
-            .list_sessions(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .sessions
-            .len(),
-        2
-    );
+    assert_eq!(rig.client.list_sessions(req).await.unwrap().into_inner().sessions.len(), 2);
     let by_name = rig.get("s0").await;
     assert_eq!(by_name.id, ids[0]);
-    let info = rig
-        .client
-        .get_server_info(pb::GetServerInfoRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let info = rig.client.get_server_info(pb::GetServerInfoRequest {}).await.unwrap().into_inner();
     assert_eq!(info.sessions_live, 3);
     assert!(info.cc_version.starts_with("2.1.330"), "{info:?}");
     assert!(info.tmux_version.starts_with("tmux"), "{info:?}");

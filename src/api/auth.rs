@@ -10,20 +10,14 @@ pub struct BearerAuth {
 
 impl BearerAuth {
     pub fn new(token: Option<String>) -> Self {
-        BearerAuth {
-            expected: token.map(|t| format!("Bearer {t}").into_bytes()),
-        }
+        BearerAuth { expected: token.map(|t| format!("Bearer {t}").into_bytes()) }
     }
 
     pub fn check(&self, req: Request<()>) -> Result<Request<()>, Status> {
         let Some(expected) = &self.expected else {
             return Ok(req);
         };
-        let got = req
-            .metadata()
-            .get("authorization")
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
+        let got = req.metadata().get("authorization").map(|v| v.as_bytes()).unwrap_or_default();
         if bool::from(got.ct_eq(expected.as_slice())) {
             Ok(req)
         } else {

@@ -5,17 +5,11 @@ use crate::proto::v1 as pb;
 use prost_types::{Duration, Timestamp};
 
 pub fn ts(ms: Millis) -> Option<Timestamp> {
-    (ms > 0).then(|| Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    })
+    (ms > 0).then(|| Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 })
 }
 
 pub fn dur_ms(ms: i64) -> Option<Duration> {
-    Some(Duration {
-        seconds: ms / 1000,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    })
+    Some(Duration { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 })
 }
 
 pub fn state(s: m::State) -> pb::SessionState {
@@ -87,12 +81,7 @@ pub fn evidence(e: &m::Evidence) -> pb::Evidence {
 }
 
 fn options(o: &[m::ChoiceOption]) -> Vec<pb::ChoiceOption> {
-    o.iter()
-        .map(|o| pb::ChoiceOption {
-            label: o.label.clone(),
-            description: o.description.clone(),
-        })
-        .collect()
+    o.iter().map(|o| pb::ChoiceOption { label: o.label.clone(), description: o.description.clone() }).collect()
 }
 
 pub fn interaction(i: &m::Interaction) -> pb::PendingInteraction {
@@ -126,16 +115,10 @@ pub fn interaction(i: &m::Interaction) -> pb::PendingInteraction {
             url: url.clone(),
             description: description.clone(),
         }),
-        m::InteractionContent::Plan {
-            plan,
-            plan_file_path,
-        } => Content::Plan(pb::PlanContent {
-            plan: plan.clone(),
-            plan_file_path: plan_file_path.clone(),
-        }),
-        m::InteractionContent::Trust { directory } => Content::Trust(pb::TrustContent {
-            directory: directory.clone(),
-        }),
+        m::InteractionContent::Plan { plan, plan_file_path } => {
+            Content::Plan(pb::PlanContent { plan: plan.clone(), plan_file_path: plan_file_path.clone() })
+        }
+        m::InteractionContent::Trust { directory } => Content::Trust(pb::TrustContent { directory: directory.clone() }),
     };
     pb::PendingInteraction {
         id: i.id.clone(),
@@ -147,11 +130,7 @@ pub fn interaction(i: &m::Interaction) -> pb::PendingInteraction {
 }
 
 fn stall(s: &m::Stall) -> pb::Stall {
-    pb::Stall {
-        stalled: s.stalled,
-        last_progress_time: ts(s.last_progress),
-        threshold: dur_ms(s.threshold_ms),
-    }
+    pb::Stall { stalled: s.stalled, last_progress_time: ts(s.last_progress), threshold: dur_ms(s.threshold_ms) }
 }
 
 pub fn session(r: &m::SessionRecord) -> pb::Session {
@@ -230,11 +209,7 @@ pub fn entry(e: &TranscriptEntry, index: i64) -> pb::TranscriptEntry {
         text: e.text.clone(),
         tool_name: e.tool_name.clone().unwrap_or_default(),
         tool_use_id: e.tool_use_id.clone().unwrap_or_default(),
-        tool_input_json: e
-            .tool_input
-            .as_ref()
-            .map(|v| v.to_string())
-            .unwrap_or_default(),
+        tool_input_json: e.tool_input.as_ref().map(|v| v.to_string()).unwrap_or_default(),
         is_error: e.is_error,
         subtype: e.subtype.clone().unwrap_or_default(),
         index,

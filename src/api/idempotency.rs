@@ -19,10 +19,7 @@ pub struct Idempotency {
 }
 
 fn valid_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 128
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+    !k.is_empty() && k.len() <= 128 && k.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
 }
 
 impl Idempotency {
@@ -52,19 +49,10 @@ impl Idempotency {
             )));
         }
         let key = format!("{method}/{request_id}");
-        let lock = self
-            .inflight
-            .lock()
-            .unwrap()
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let lock = self.inflight.lock().unwrap().entry(key.clone()).or_default().clone();
         let _guard = lock.lock().await;
         let fp = hex(&fingerprint);
-        let found = store
-            .get_request(&key)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let found = store.get_request(&key).await.map_err(|e| Status::internal(e.to_string()))?;
         if let Some(prev) = found.filter(|p| now_ms() - p.created < TTL_MS) {
             if prev.fingerprint != fp {
                 return Err(to_status(
@@ -76,20 +64,12 @@ impl Idempotency {
                     .with("request_id", request_id),
                 ));
             }
-            return R::decode(prev.response.as_slice())
-                .map_err(|e| Status::internal(e.to_string()));
+            return R::decode(prev.response.as_slice()).map_err(|e| Status::internal(e.to_string()));
         }
         let resp = act().await?;
-        let stored = StoredRequest {
-            method: method.into(),
-            fingerprint: fp,
-            response: resp.encode_to_vec(),
-            created: now_ms(),
-        };
-        store
-            .put_request(&key, stored)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let stored =
+            StoredRequest { method: method.into(), fingerprint: fp, response: resp.encode_to_vec(), created: now_ms() };
+        store.put_request(&key, stored).await.map_err(|e| Status::internal(e.to_string()))?;
         self.inflight.lock().unwrap().remove(&key);
         Ok(resp)
     }
@@ -97,9 +77,8 @@ impl Idempotency {
 
 fn hex(b: &[u8]) -> String {
     use std::fmt::Write;
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
+    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
 }

@@ -1,8 +1,9 @@
 //! `aegis.v1.SessionService`: thin handlers — decode, call the core, encode.
 use super::convert::{self, ts};
 use super::idempotency::Idempotency;
-use super::status::{invalid, to_status, unimplemented};
+use super::status::{invalid, to_status};
 use super::streams;
+use crate::core::answer::{Answer, AnswerPath, QuestionAnswer};
 use crate::core::feed::{self, WaitOutcome};
 use crate::core::model::{now_ms, State};
 use crate::core::{CreateParams, ListFilter, Manager, MessageKind};
@@ -20,6 +21,7 @@ pub struct Service {
     pub idem: Idempotency,
     /// Flips to true on graceful shutdown: streams end.
     pub shutdown: watch::Receiver<bool>,
+    pub watch: streams::WatchLimits,
     pub tmux_version: String,
     pub state_dir: String,
 }
@@ -32,10 +34,8 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 /// The wait limit: asked (default 60 s, max 10 min) and always below the caller's own deadline, so the
 /// caller gets `satisfied=false` instead of DEADLINE_EXCEEDED.
 fn wait_limit<T>(req: &Request<T>, w: &pb::WaitOptions) -> Duration {
-    let asked = w
-        .timeout
-        .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
-        .unwrap_or(DEFAULT_WAIT);
+    let asked =
+        w.timeout.map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32)).unwrap_or(DEFAULT_WAIT);
     let mut limit = asked.min(MAX_WAIT);
     if let Some(deadline) = grpc_timeout(req) {
         limit = limit.min(deadline.saturating_sub(deadline / 10 + Duration::from_millis(200)));
@@ -61,17 +61,13 @@ fn grpc_timeout<T>(req: &Request<T>) -> Option<Duration> {
 fn states(v: &[i32]) -> Result<Vec<State>, Status> {
     v.iter()
         .map(|s| {
-            convert::state_from(*s)
-                .ok_or_else(|| invalid("states", "INVALID_STATE", format!("unknown state {s}")))
+            convert::state_from(*s).ok_or_else(|| invalid("states", "INVALID_STATE", format!("unknown state {s}")))
         })
         .collect()
 }
 
 fn wait_result(o: WaitOutcome) -> pb::WaitResult {
-    pb::WaitResult {
-        satisfied: o.satisfied,
-        matched_revision: o.matched_revision,
-    }
+    pb::WaitResult { satisfied: o.satisfied, matched_revision: o.matched_revision }
 }
 
 /// The request encoded without its idempotency key: the fingerprint of "the same parameters".
@@ -91,23 +87,38 @@ impl Service {
         after_delivery: bool,
     ) -> Result<WaitOutcome, Status> {
         let wanted = states(&w.states)?;
-        feed::wait(&self.mgr, id, after, &wanted, limit, after_delivery)
-            .await
-            .map_err(to_status)
+        feed::wait(&self.mgr, id, after, &wanted, limit, after_delivery).await.map_err(to_status)
     }
 
     fn session(&self, id: &str) -> Result<pb::Session, Status> {
         Ok(convert::session(&self.mgr.get(id).map_err(to_status)?))
     }
 
+    /// Applies an answer, then optionally waits for a state entered after the call's own revision.
+    async fn answer(
+        &self,
+        session: &str,
+        interaction: &str,
+        answer: Answer,
+        wait: &Option<pb::WaitOptions>,
+        limit: Option<Duration>,
+    ) -> Result<(pb::Session, pb::AnswerPath, Option<pb::WaitResult>), Status> {
+        let before = self.mgr.get(session).map_err(to_status)?;
+        let (rec, path) = self.mgr.answer(session, interaction, answer).await.map_err(to_status)?;
+        let path = match path {
+            AnswerPath::Hook => pb::AnswerPath::Hook,
+            AnswerPath::Keys => pb::AnswerPath::Keys,
+        };
+        let outcome = match (wait, limit) {
+            (Some(w), Some(limit)) => Some(self.wait(&rec.id, before.revision, w, limit, false).await?),
+            _ => None,
+        };
+        let session = self.session_at(&rec.id, outcome.map_or(rec.revision, |o| o.matched_revision)).await?;
+        Ok((session, path, outcome.map(wait_result)))
+    }
+
     async fn session_at(&self, id: &str, revision: i64) -> Result<pb::Session, Status> {
-        Ok(convert::session(
-            &self
-                .mgr
-                .get_at_least(id, revision)
-                .await
-                .map_err(to_status)?,
-        ))
+        Ok(convert::session(&self.mgr.get_at_least(id, revision).await.map_err(to_status)?))
     }
 
     async fn create_one(
@@ -118,51 +129,36 @@ impl Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let limit = r.wait.as_ref().map(|w| wait_limit(req, w));
         self.idem
-            .run(
-                self.mgr.store(),
-                "CreateSession",
-                &r.request_id.clone(),
-                fp,
-                || async {
-                    let params = CreateParams {
-                        work_dir: r.work_dir,
-                        name: r.name,
-                        prompt: r.prompt,
-                        permission_mode: r.permission_mode,
-                        model: r.model,
-                        env: r.env.into_iter().collect(),
-                        extra_args: r.extra_args,
-                        labels: r.labels.into_iter().collect(),
-                        cols: r.cols,
-                        rows: r.rows,
-                    };
-                    let (rec, delivery) = self.mgr.create(params).await.map_err(to_status)?;
-                    let outcome = match (&r.wait, limit) {
-                        (Some(w), Some(limit)) => Some(
-                            self.wait(&rec.id, rec.revision, w, limit, delivery.is_some())
-                                .await?,
-                        ),
-                        _ => None,
-                    };
-                    let session = self
-                        .session_at(&rec.id, outcome.map_or(0, |o| o.matched_revision))
-                        .await?;
-                    Ok(pb::CreateSessionResponse {
-                        session: Some(session),
-                        wait_result: outcome.map(wait_result),
-                    })
-                },
-            )
+            .run(self.mgr.store(), "CreateSession", &r.request_id.clone(), fp, || async {
+                let params = CreateParams {
+                    work_dir: r.work_dir,
+                    name: r.name,
+                    prompt: r.prompt,
+                    permission_mode: r.permission_mode,
+                    model: r.model,
+                    env: r.env.into_iter().collect(),
+                    extra_args: r.extra_args,
+                    labels: r.labels.into_iter().collect(),
+                    cols: r.cols,
+                    rows: r.rows,
+                };
+                let (rec, delivery) = self.mgr.create(params).await.map_err(to_status)?;
+                let outcome = match (&r.wait, limit) {
+                    (Some(w), Some(limit)) => {
+                        Some(self.wait(&rec.id, rec.revision, w, limit, delivery.is_some()).await?)
+                    }
+                    _ => None,
+                };
+                let session = self.session_at(&rec.id, outcome.map_or(0, |o| o.matched_revision)).await?;
+                Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
+            })
             .await
     }
 }
 
 #[tonic::async_trait]
 impl SessionService for Service {
-    async fn create_session(
-        &self,
-        req: Request<pb::CreateSessionRequest>,
-    ) -> R<pb::CreateSessionResponse> {
+    async fn create_session(&self, req: Request<pb::CreateSessionRequest>) -> R<pb::CreateSessionResponse> {
         let (meta, ext, r) = req.into_parts();
         let shadow = Request::from_parts(meta, ext, ());
         Ok(Response::new(self.create_one(&shadow, r).await?))
@@ -174,11 +170,7 @@ impl SessionService for Service {
     ) -> R<pb::BatchCreateSessionsResponse> {
         let (meta, ext, r) = req.into_parts();
         if r.requests.len() > 50 {
-            return Err(invalid(
-                "requests",
-                "BATCH_TOO_LARGE",
-                "at most 50 creates per batch",
-            ));
+            return Err(invalid("requests", "BATCH_TOO_LARGE", "at most 50 creates per batch"));
         }
         let shadow = Request::from_parts(meta, ext, ());
         let mut results = Vec::with_capacity(r.requests.len());
@@ -198,26 +190,15 @@ impl SessionService for Service {
     }
 
     async fn get_session(&self, req: Request<pb::GetSessionRequest>) -> R<pb::GetSessionResponse> {
-        Ok(Response::new(pb::GetSessionResponse {
-            session: Some(self.session(&req.get_ref().session_id)?),
-        }))
+        Ok(Response::new(pb::GetSessionResponse { session: Some(self.session(&req.get_ref().session_id)?) }))
     }
 
-    async fn list_sessions(
-        &self,
-        req: Request<pb::ListSessionsRequest>,
-    ) -> R<pb::ListSessionsResponse> {
+    async fn list_sessions(&self, req: Request<pb::ListSessionsRequest>) -> R<pb::ListSessionsResponse> {
         let r = req.into_inner();
         let limit = match r.page_size {
             0 => 100,
             n @ 1..=500 => n as usize,
-            _ => {
-                return Err(invalid(
-                    "page_size",
-                    "INVALID_PAGE_SIZE",
-                    "page_size must be 1-500",
-                ))
-            }
+            _ => return Err(invalid("page_size", "INVALID_PAGE_SIZE", "page_size must be 1-500")),
         };
         let offset = if r.page_token.is_empty() {
             0
@@ -225,9 +206,7 @@ impl SessionService for Service {
             r.page_token
                 .strip_prefix("o")
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    invalid("page_token", "INVALID_PAGE_TOKEN", "malformed page_token")
-                })?
+                .ok_or_else(|| invalid("page_token", "INVALID_PAGE_TOKEN", "malformed page_token"))?
         };
         let filter = ListFilter {
             states: states(&r.states)?,
@@ -244,34 +223,20 @@ impl SessionService for Service {
         }))
     }
 
-    async fn delete_session(
-        &self,
-        req: Request<pb::DeleteSessionRequest>,
-    ) -> R<pb::DeleteSessionResponse> {
+    async fn delete_session(&self, req: Request<pb::DeleteSessionRequest>) -> R<pb::DeleteSessionResponse> {
         let r = req.into_inner();
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(
-                self.mgr.store(),
-                "DeleteSession",
-                &r.request_id,
-                fp,
-                || async {
-                    let rec = self.mgr.delete(&r.session_id).await.map_err(to_status)?;
-                    Ok(pb::DeleteSessionResponse {
-                        session: Some(convert::session(&rec)),
-                    })
-                },
-            )
+            .run(self.mgr.store(), "DeleteSession", &r.request_id, fp, || async {
+                let rec = self.mgr.delete(&r.session_id).await.map_err(to_status)?;
+                Ok(pb::DeleteSessionResponse { session: Some(convert::session(&rec)) })
+            })
             .await?;
         Ok(Response::new(resp))
     }
 
-    async fn send_message(
-        &self,
-        req: Request<pb::SendMessageRequest>,
-    ) -> R<pb::SendMessageResponse> {
+    async fn send_message(&self, req: Request<pb::SendMessageRequest>) -> R<pb::SendMessageResponse> {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
         let fp = fingerprint(&r, |m| m.request_id.clear());
@@ -282,39 +247,22 @@ impl SessionService for Service {
         };
         let resp = self
             .idem
-            .run(
-                self.mgr.store(),
-                "SendMessage",
-                &r.request_id,
-                fp,
-                || async {
-                    let ev = self
-                        .mgr
-                        .send(&r.session_id, &r.text, kind)
-                        .await
-                        .map_err(to_status)?;
-                    let outcome = match (&r.wait, limit) {
-                        (Some(w), Some(limit)) => Some(
-                            self.wait(&ev.session_id, ev.revision, w, limit, false)
-                                .await?,
-                        ),
-                        _ => None,
-                    };
-                    let wait_result = outcome.map(wait_result);
-                    Ok(pb::SendMessageResponse {
-                        session: Some(
-                            self.session_at(
-                                &ev.session_id,
-                                outcome.map_or(ev.revision, |o| o.matched_revision),
-                            )
-                            .await?,
-                        ),
-                        delivered_revision: ev.revision,
-                        delivery_evidence: Some(convert::evidence(&ev.evidence)),
-                        wait_result,
-                    })
-                },
-            )
+            .run(self.mgr.store(), "SendMessage", &r.request_id, fp, || async {
+                let ev = self.mgr.send(&r.session_id, &r.text, kind).await.map_err(to_status)?;
+                let outcome = match (&r.wait, limit) {
+                    (Some(w), Some(limit)) => Some(self.wait(&ev.session_id, ev.revision, w, limit, false).await?),
+                    _ => None,
+                };
+                let wait_result = outcome.map(wait_result);
+                Ok(pb::SendMessageResponse {
+                    session: Some(
+                        self.session_at(&ev.session_id, outcome.map_or(ev.revision, |o| o.matched_revision)).await?,
+                    ),
+                    delivered_revision: ev.revision,
+                    delivery_evidence: Some(convert::evidence(&ev.evidence)),
+                    wait_result,
+                })
+            })
             .await?;
         Ok(Response::new(resp))
     }
@@ -325,15 +273,8 @@ impl SessionService for Service {
         let resp = self
             .idem
             .run(self.mgr.store(), "Interrupt", &r.request_id, fp, || async {
-                let (rec, observed) = self
-                    .mgr
-                    .key(&r.session_id, Key::CtrlC)
-                    .await
-                    .map_err(to_status)?;
-                Ok(pb::InterruptResponse {
-                    session: Some(convert::session(&rec)),
-                    observed,
-                })
+                let (rec, observed) = self.mgr.key(&r.session_id, Key::CtrlC).await.map_err(to_status)?;
+                Ok(pb::InterruptResponse { session: Some(convert::session(&rec)), observed })
             })
             .await?;
         Ok(Response::new(resp))
@@ -345,73 +286,85 @@ impl SessionService for Service {
         let resp = self
             .idem
             .run(self.mgr.store(), "Escape", &r.request_id, fp, || async {
-                let (rec, observed) = self
-                    .mgr
-                    .key(&r.session_id, Key::Escape)
-                    .await
-                    .map_err(to_status)?;
-                Ok(pb::EscapeResponse {
-                    session: Some(convert::session(&rec)),
-                    observed,
-                })
+                let (rec, observed) = self.mgr.key(&r.session_id, Key::Escape).await.map_err(to_status)?;
+                Ok(pb::EscapeResponse { session: Some(convert::session(&rec)), observed })
             })
             .await?;
         Ok(Response::new(resp))
     }
 
-    async fn answer_question(
-        &self,
-        _req: Request<pb::AnswerQuestionRequest>,
-    ) -> R<pb::AnswerQuestionResponse> {
-        Err(unimplemented(
-            "AnswerQuestion (answering pending interactions by id)",
-        ))
+    async fn answer_question(&self, req: Request<pb::AnswerQuestionRequest>) -> R<pb::AnswerQuestionResponse> {
+        let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
+        let r = req.into_inner();
+        let fp = fingerprint(&r, |m| m.request_id.clear());
+        let answers = r
+            .answers
+            .iter()
+            .map(|a| QuestionAnswer {
+                question: a.question.clone(),
+                labels: a.selected_labels.clone(),
+                free_text: a.free_text.clone(),
+            })
+            .collect();
+        let resp = self
+            .idem
+            .run(self.mgr.store(), "AnswerQuestion", &r.request_id, fp, || async {
+                let (session, path, wait_result) =
+                    self.answer(&r.session_id, &r.interaction_id, Answer::Question(answers), &r.wait, limit).await?;
+                Ok(pb::AnswerQuestionResponse { session: Some(session), path: path as i32, wait_result })
+            })
+            .await?;
+        Ok(Response::new(resp))
     }
 
-    async fn approve_permission(
-        &self,
-        _req: Request<pb::ApprovePermissionRequest>,
-    ) -> R<pb::ApprovePermissionResponse> {
-        Err(unimplemented(
-            "ApprovePermission (answering pending interactions by id)",
-        ))
+    async fn approve_permission(&self, req: Request<pb::ApprovePermissionRequest>) -> R<pb::ApprovePermissionResponse> {
+        let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
+        let r = req.into_inner();
+        let fp = fingerprint(&r, |m| m.request_id.clear());
+        let answer = Answer::Approve {
+            for_session: r.scope == pb::ApprovalScope::Session as i32,
+            plan_auto: r.plan_mode == pb::PlanApprovalMode::Auto as i32,
+        };
+        let resp = self
+            .idem
+            .run(self.mgr.store(), "ApprovePermission", &r.request_id, fp, || async {
+                let (session, path, wait_result) =
+                    self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
+                Ok(pb::ApprovePermissionResponse { session: Some(session), path: path as i32, wait_result })
+            })
+            .await?;
+        Ok(Response::new(resp))
     }
 
-    async fn reject_permission(
-        &self,
-        _req: Request<pb::RejectPermissionRequest>,
-    ) -> R<pb::RejectPermissionResponse> {
-        Err(unimplemented(
-            "RejectPermission (answering pending interactions by id)",
-        ))
+    async fn reject_permission(&self, req: Request<pb::RejectPermissionRequest>) -> R<pb::RejectPermissionResponse> {
+        let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
+        let r = req.into_inner();
+        let fp = fingerprint(&r, |m| m.request_id.clear());
+        let answer = Answer::Reject { feedback: r.feedback.clone() };
+        let resp = self
+            .idem
+            .run(self.mgr.store(), "RejectPermission", &r.request_id, fp, || async {
+                let (session, path, wait_result) =
+                    self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
+                Ok(pb::RejectPermissionResponse { session: Some(session), path: path as i32, wait_result })
+            })
+            .await?;
+        Ok(Response::new(resp))
     }
 
-    async fn wait_session(
-        &self,
-        req: Request<pb::WaitSessionRequest>,
-    ) -> R<pb::WaitSessionResponse> {
+    async fn wait_session(&self, req: Request<pb::WaitSessionRequest>) -> R<pb::WaitSessionResponse> {
         let w = req.get_ref().wait.clone().unwrap_or_default();
         let limit = wait_limit(&req, &w);
         let r = req.into_inner();
         let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
-        let after = if r.after_revision > 0 {
-            r.after_revision
-        } else {
-            rec.revision
-        };
+        let after = if r.after_revision > 0 { r.after_revision } else { rec.revision };
         let outcome = self.wait(&rec.id, after, &w, limit, false).await?;
         let session = self.session_at(&rec.id, outcome.matched_revision).await?;
-        Ok(Response::new(pb::WaitSessionResponse {
-            session: Some(session),
-            wait_result: Some(wait_result(outcome)),
-        }))
+        Ok(Response::new(pb::WaitSessionResponse { session: Some(session), wait_result: Some(wait_result(outcome)) }))
     }
 
     type WatchSessionStream = streams::Stream<pb::WatchSessionResponse>;
-    async fn watch_session(
-        &self,
-        req: Request<pb::WatchSessionRequest>,
-    ) -> R<Self::WatchSessionStream> {
+    async fn watch_session(&self, req: Request<pb::WatchSessionRequest>) -> R<Self::WatchSessionStream> {
         let r = req.into_inner();
         let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
         let until = states(&r.until_states)?;
@@ -423,45 +376,26 @@ impl SessionService for Service {
             r.include_snapshot,
             until,
             hb,
+            self.watch,
             self.shutdown.clone(),
         )))
     }
 
     type WatchEventsStream = streams::Stream<pb::WatchEventsResponse>;
-    async fn watch_events(
-        &self,
-        req: Request<pb::WatchEventsRequest>,
-    ) -> R<Self::WatchEventsStream> {
+    async fn watch_events(&self, req: Request<pb::WatchEventsRequest>) -> R<Self::WatchEventsStream> {
         let r = req.into_inner();
         let hb = streams::heartbeat(r.heartbeat_interval)?;
-        let filter = streams::EventFilter {
-            sessions: r.session_ids,
-            states: states(&r.states)?,
-            kinds: r.interaction_kinds,
-        };
+        let filter =
+            streams::EventFilter { sessions: r.session_ids, states: states(&r.states)?, kinds: r.interaction_kinds };
         let start = if r.start_sequence > 0 {
             r.start_sequence
         } else {
-            self.mgr
-                .store()
-                .last_sequence()
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                + 1
+            self.mgr.store().last_sequence().await.map_err(|e| Status::internal(e.to_string()))? + 1
         };
-        Ok(Response::new(streams::watch_events(
-            self.mgr.clone(),
-            start,
-            filter,
-            hb,
-            self.shutdown.clone(),
-        )))
+        Ok(Response::new(streams::watch_events(self.mgr.clone(), start, filter, hb, self.watch, self.shutdown.clone())))
     }
 
-    async fn get_transcript(
-        &self,
-        req: Request<pb::GetTranscriptRequest>,
-    ) -> R<pb::GetTranscriptResponse> {
+    async fn get_transcript(&self, req: Request<pb::GetTranscriptRequest>) -> R<pb::GetTranscriptResponse> {
         let r = req.into_inner();
         let limit = match r.limit {
             0 => 200,
@@ -471,11 +405,7 @@ impl SessionService for Service {
         if r.cursor < 0 {
             return Err(invalid("cursor", "INVALID_CURSOR", "cursor must be >= 0"));
         }
-        let (entries, path) = self
-            .mgr
-            .transcript(&r.session_id, r.cursor as usize)
-            .await
-            .map_err(to_status)?;
+        let (entries, path) = self.mgr.transcript(&r.session_id, r.cursor as usize).await.map_err(to_status)?;
         let mut out = Vec::new();
         let mut next = r.cursor;
         for (i, e) in entries.iter().enumerate() {
@@ -488,30 +418,16 @@ impl SessionService for Service {
                 out.push(pe);
             }
         }
-        Ok(Response::new(pb::GetTranscriptResponse {
-            entries: out,
-            next_cursor: next,
-            transcript_path: path,
-        }))
+        Ok(Response::new(pb::GetTranscriptResponse { entries: out, next_cursor: next, transcript_path: path }))
     }
 
-    async fn capture_screen(
-        &self,
-        req: Request<pb::CaptureScreenRequest>,
-    ) -> R<pb::CaptureScreenResponse> {
+    async fn capture_screen(&self, req: Request<pb::CaptureScreenRequest>) -> R<pb::CaptureScreenResponse> {
         let r = req.into_inner();
         if !(0..=10_000).contains(&r.scrollback_lines) {
-            return Err(invalid(
-                "scrollback_lines",
-                "INVALID_SCROLLBACK",
-                "scrollback_lines must be 0-10000",
-            ));
+            return Err(invalid("scrollback_lines", "INVALID_SCROLLBACK", "scrollback_lines must be 0-10000"));
         }
-        let (text, cols, rows) = self
-            .mgr
-            .capture(&r.session_id, r.ansi, r.scrollback_lines as u32)
-            .await
-            .map_err(to_status)?;
+        let (text, cols, rows) =
+            self.mgr.capture(&r.session_id, r.ansi, r.scrollback_lines as u32).await.map_err(to_status)?;
         Ok(Response::new(pb::CaptureScreenResponse {
             text,
             cols: cols as i32,
@@ -520,10 +436,7 @@ impl SessionService for Service {
         }))
     }
 
-    async fn get_server_info(
-        &self,
-        _req: Request<pb::GetServerInfoRequest>,
-    ) -> R<pb::GetServerInfoResponse> {
+    async fn get_server_info(&self, _req: Request<pb::GetServerInfoRequest>) -> R<pb::GetServerInfoResponse> {
         let (total, live, by_state) = self.mgr.counts();
         Ok(Response::new(pb::GetServerInfoResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -544,7 +457,5 @@ impl SessionService for Service {
 /// The ErrorInfo reason of a Status we produced (for batch results).
 fn reason_of(st: &Status) -> String {
     use tonic_types::StatusExt;
-    st.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
+    st.get_details_error_info().map(|i| i.reason).unwrap_or_default()
 }

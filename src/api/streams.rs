@@ -15,22 +15,27 @@ use tonic::Status;
 
 pub type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
-/// A watch ends with OK after this long; clients resume from their last revision.
-pub const LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// A consumer that does not take an item for this long is cut.
-const SEND_LIMIT: Duration = Duration::from_secs(10);
-const BUFFER: usize = 256;
+/// Bounds of every watch stream.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchLimits {
+    /// A watch ends with OK after this long; clients resume from their last revision.
+    pub lifetime: Duration,
+    /// A consumer that does not take an item for this long is cut with WATCH_LAGGED.
+    pub send_timeout: Duration,
+    /// Items queued per stream beyond what the transport holds.
+    pub buffer: usize,
+}
+
+impl Default for WatchLimits {
+    fn default() -> Self {
+        WatchLimits { lifetime: Duration::from_secs(30 * 60), send_timeout: Duration::from_secs(10), buffer: 256 }
+    }
+}
 
 pub fn heartbeat(d: Option<prost_types::Duration>) -> Result<Duration, Status> {
-    let d = d
-        .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
-        .unwrap_or(Duration::from_secs(15));
+    let d = d.map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32)).unwrap_or(Duration::from_secs(15));
     if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&d) {
-        return Err(invalid(
-            "heartbeat_interval",
-            "INVALID_HEARTBEAT",
-            "heartbeat_interval must be 1-60 s",
-        ));
+        return Err(invalid("heartbeat_interval", "INVALID_HEARTBEAT", "heartbeat_interval must be 1-60 s"));
     }
     Ok(d)
 }
@@ -44,8 +49,8 @@ fn lagged() -> Status {
 }
 
 /// Sends one item; false means the stream is over (client gone or too slow, in which case it is told).
-async fn send<T>(tx: &mpsc::Sender<Result<T, Status>>, item: T) -> bool {
-    match tx.send_timeout(Ok(item), SEND_LIMIT).await {
+async fn send<T>(tx: &mpsc::Sender<Result<T, Status>>, item: T, limits: WatchLimits) -> bool {
+    match tx.send_timeout(Ok(item), limits.send_timeout).await {
         Ok(()) => true,
         Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
             let _ = tx.try_send(Err(lagged()));
@@ -62,16 +67,13 @@ pub fn watch_session(
     include_snapshot: bool,
     until: Vec<State>,
     hb: Duration,
+    limits: WatchLimits,
     mut shutdown: watch::Receiver<bool>,
 ) -> Stream<pb::WatchSessionResponse> {
     use pb::watch_session_response::Item;
-    let (tx, rx) = mpsc::channel(BUFFER);
+    let (tx, rx) = mpsc::channel(limits.buffer.max(1));
     tokio::spawn(async move {
-        let start = if start_revision > 0 {
-            start_revision
-        } else {
-            rec.revision + 1
-        };
+        let start = if start_revision > 0 { start_revision } else { rec.revision + 1 };
         let mut feed = match Feed::new(&mgr, Scope::Session(rec.id.clone()), start).await {
             Ok(f) => f,
             Err(e) => {
@@ -80,13 +82,7 @@ pub fn watch_session(
             }
         };
         if include_snapshot {
-            if !send(
-                &tx,
-                pb::WatchSessionResponse {
-                    item: Some(Item::Snapshot(convert::session(&rec))),
-                },
-            )
-            .await
+            if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Snapshot(convert::session(&rec))) }, limits).await
             {
                 return;
             }
@@ -94,14 +90,14 @@ pub fn watch_session(
                 return;
             }
         }
-        let end = tokio::time::Instant::now() + LIFETIME;
+        let end = tokio::time::Instant::now() + limits.lifetime;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
         loop {
             tokio::select! {
                 e = feed.next() => match e {
                     Ok(e) => {
                         let done = !until.is_empty() && enters_wanted(&e, &until);
-                        if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Event(convert::event(&e))) }).await || done {
+                        if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Event(convert::event(&e))) }, limits).await || done {
                             return;
                         }
                     }
@@ -112,7 +108,7 @@ pub fn watch_session(
                 },
                 _ = tick.tick() => {
                     let hb = pb::Heartbeat { current: feed.position() - 1, time: convert::ts(now_ms()) };
-                    if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Heartbeat(hb)) }).await {
+                    if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Heartbeat(hb)) }, limits).await {
                         return;
                     }
                 }
@@ -136,10 +132,9 @@ impl EventFilter {
         (self.sessions.is_empty() || self.sessions.contains(&e.session_id))
             && (self.states.is_empty() || self.states.contains(&e.state))
             && (self.kinds.is_empty()
-                || e.interaction.as_ref().is_some_and(|i| {
-                    self.kinds
-                        .contains(&(convert::interaction_kind(i.kind) as i32))
-                }))
+                || e.interaction
+                    .as_ref()
+                    .is_some_and(|i| self.kinds.contains(&(convert::interaction_kind(i.kind) as i32))))
     }
 }
 
@@ -148,10 +143,11 @@ pub fn watch_events(
     start: i64,
     filter: EventFilter,
     hb: Duration,
+    limits: WatchLimits,
     mut shutdown: watch::Receiver<bool>,
 ) -> Stream<pb::WatchEventsResponse> {
     use pb::watch_events_response::Item;
-    let (tx, rx) = mpsc::channel(BUFFER);
+    let (tx, rx) = mpsc::channel(limits.buffer.max(1));
     tokio::spawn(async move {
         let mut feed = match Feed::new(&mgr, Scope::Global, start).await {
             Ok(f) => f,
@@ -160,13 +156,13 @@ pub fn watch_events(
                 return;
             }
         };
-        let end = tokio::time::Instant::now() + LIFETIME;
+        let end = tokio::time::Instant::now() + limits.lifetime;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
         loop {
             tokio::select! {
                 e = feed.next() => match e {
                     Ok(e) => {
-                        if filter.matches(&e) && !send(&tx, pb::WatchEventsResponse { item: Some(Item::Event(convert::event(&e))) }).await {
+                        if filter.matches(&e) && !send(&tx, pb::WatchEventsResponse { item: Some(Item::Event(convert::event(&e))) }, limits).await {
                             return;
                         }
                     }
@@ -177,7 +173,7 @@ pub fn watch_events(
                 },
                 _ = tick.tick() => {
                     let hb = pb::Heartbeat { current: feed.position() - 1, time: convert::ts(now_ms()) };
-                    if !send(&tx, pb::WatchEventsResponse { item: Some(Item::Heartbeat(hb)) }).await {
+                    if !send(&tx, pb::WatchEventsResponse { item: Some(Item::Heartbeat(hb)) }, limits).await {
                         return;
                     }
                 }

@@ -151,13 +151,8 @@ pub fn parse_hook(body: &[u8]) -> Result<HookPayload, HookParseError> {
     let name = s(o, "hook_event_name").ok_or(HookParseError::MissingField("hook_event_name"))?;
     let tool_name = || s(o, "tool_name").unwrap_or_default();
     let event = match name.as_str() {
-        "SessionStart" => HookEvent::SessionStart {
-            source: s(o, "source"),
-            model: s(o, "model"),
-        },
-        "UserPromptSubmit" => HookEvent::UserPromptSubmit {
-            prompt: s(o, "prompt").unwrap_or_default(),
-        },
+        "SessionStart" => HookEvent::SessionStart { source: s(o, "source"), model: s(o, "model") },
+        "UserPromptSubmit" => HookEvent::UserPromptSubmit { prompt: s(o, "prompt").unwrap_or_default() },
         "PreToolUse" => HookEvent::PreToolUse {
             tool_name: tool_name(),
             tool_input: v(o, "tool_input"),
@@ -175,25 +170,17 @@ pub fn parse_hook(body: &[u8]) -> Result<HookPayload, HookParseError> {
             tool_response: v(o, "tool_response"),
         },
         "PostToolBatch" => HookEvent::PostToolBatch,
-        "Stop" => HookEvent::Stop {
-            last_assistant_message: s(o, "last_assistant_message"),
-        },
-        "StopFailure" => HookEvent::StopFailure {
-            error: s(o, "error"),
-            last_assistant_message: s(o, "last_assistant_message"),
-        },
-        "Notification" => HookEvent::Notification {
-            notification_type: s(o, "notification_type"),
-            message: s(o, "message"),
-        },
-        "PreCompact" => HookEvent::PreCompact {
-            trigger: s(o, "trigger"),
-        },
+        "Stop" => HookEvent::Stop { last_assistant_message: s(o, "last_assistant_message") },
+        "StopFailure" => {
+            HookEvent::StopFailure { error: s(o, "error"), last_assistant_message: s(o, "last_assistant_message") }
+        }
+        "Notification" => {
+            HookEvent::Notification { notification_type: s(o, "notification_type"), message: s(o, "message") }
+        }
+        "PreCompact" => HookEvent::PreCompact { trigger: s(o, "trigger") },
         "PostCompact" => HookEvent::PostCompact,
         "SubagentStop" => HookEvent::SubagentStop,
-        "SessionEnd" => HookEvent::SessionEnd {
-            reason: s(o, "reason"),
-        },
+        "SessionEnd" => HookEvent::SessionEnd { reason: s(o, "reason") },
         "MessageDisplay" => HookEvent::MessageDisplay {
             turn_id: s(o, "turn_id"),
             message_id: s(o, "message_id"),
@@ -248,11 +235,7 @@ pub fn permission_request_deny(message: &str) -> Value {
 /// `PreToolUse` decision: `allow` (no prompt), `deny` (tool_result carries the
 /// reason), or `ask` (forces a prompt). `reason` goes to
 /// `permissionDecisionReason`, `updated_input` to `updatedInput`.
-pub fn pre_tool_use_decision(
-    decision: &str,
-    reason: Option<&str>,
-    updated_input: Option<Value>,
-) -> Value {
+pub fn pre_tool_use_decision(decision: &str, reason: Option<&str>, updated_input: Option<Value>) -> Value {
     let mut out = json!({
         "hookEventName": "PreToolUse",
         "permissionDecision": decision,
@@ -332,11 +315,7 @@ mod tests {
                     assert!(!h.session_id.is_empty());
                     assert!(h.transcript_path.as_deref().unwrap().ends_with(".jsonl"));
                     assert!(h.cwd.is_some());
-                    assert!(
-                        !matches!(h.event, HookEvent::Other { .. }),
-                        "{p:?}: unexpected event {:?}",
-                        h.event
-                    );
+                    assert!(!matches!(h.event, HookEvent::Other { .. }), "{p:?}: unexpected event {:?}", h.event);
                     assert_eq!(h.event.name(), h.raw["hook_event_name"]);
                     n += 1;
                 }
@@ -348,34 +327,19 @@ mod tests {
     #[test]
     fn bad_bodies() {
         assert!(matches!(parse_hook(b"nope"), Err(HookParseError::Json(_))));
-        assert!(matches!(
-            parse_hook(b"[]"),
-            Err(HookParseError::NotAnObject)
-        ));
+        assert!(matches!(parse_hook(b"[]"), Err(HookParseError::NotAnObject)));
         assert!(matches!(
             parse_hook(br#"{"hook_event_name":"Stop"}"#),
             Err(HookParseError::MissingField("session_id"))
         ));
-        assert!(matches!(
-            parse_hook(br#"{"session_id":"s"}"#),
-            Err(HookParseError::MissingField("hook_event_name"))
-        ));
+        assert!(matches!(parse_hook(br#"{"session_id":"s"}"#), Err(HookParseError::MissingField("hook_event_name"))));
         let h = parse_hook(br#"{"session_id":"s","hook_event_name":"FileChanged","x":1}"#).unwrap();
-        assert_eq!(
-            h.event,
-            HookEvent::Other {
-                name: "FileChanged".into()
-            }
-        );
+        assert_eq!(h.event, HookEvent::Other { name: "FileChanged".into() });
         // Missing optional fields do not fail.
         let h = parse_hook(br#"{"session_id":"s","hook_event_name":"PreToolUse"}"#).unwrap();
         assert_eq!(
             h.event,
-            HookEvent::PreToolUse {
-                tool_name: String::new(),
-                tool_input: Value::Null,
-                tool_use_id: None
-            }
+            HookEvent::PreToolUse { tool_name: String::new(), tool_input: Value::Null, tool_use_id: None }
         );
     }
 
@@ -386,12 +350,7 @@ mod tests {
                 let hooks = load(v, file);
                 // PreToolUse Bash carries tool_use_id; PostToolUse links to it.
                 let pre = find(&hooks, "PreToolUse");
-                let HookEvent::PreToolUse {
-                    tool_name,
-                    tool_input,
-                    tool_use_id,
-                } = &pre[0].event
-                else {
+                let HookEvent::PreToolUse { tool_name, tool_input, tool_use_id } = &pre[0].event else {
                     unreachable!()
                 };
                 assert_eq!(tool_name, "Bash", "{v} {file}");
@@ -405,11 +364,7 @@ mod tests {
                 )));
                 // PermissionRequest for Bash: suggestions, no tool_use_id.
                 let perm = find(&hooks, "PermissionRequest");
-                let HookEvent::PermissionRequest {
-                    tool_name,
-                    tool_input,
-                    permission_suggestions,
-                } = &perm[0].event
+                let HookEvent::PermissionRequest { tool_name, tool_input, permission_suggestions } = &perm[0].event
                 else {
                     unreachable!()
                 };
@@ -429,9 +384,7 @@ mod tests {
                 let stop = find(&hooks, "Stop");
                 assert_eq!(
                     stop[0].event,
-                    HookEvent::Stop {
-                        last_assistant_message: Some("Hello from the fake model.".into())
-                    }
+                    HookEvent::Stop { last_assistant_message: Some("Hello from the fake model.".into()) }
                 );
                 let fail = find(&hooks, "StopFailure");
                 assert_eq!(
@@ -441,10 +394,9 @@ mod tests {
                         last_assistant_message: Some("API Error: 400 Fake invalid request".into())
                     }
                 );
-                assert!(find(&hooks, "UserPromptSubmit").iter().any(|h| h.event
-                    == HookEvent::UserPromptSubmit {
-                        prompt: "hello hooks".into()
-                    }));
+                assert!(find(&hooks, "UserPromptSubmit")
+                    .iter()
+                    .any(|h| h.event == HookEvent::UserPromptSubmit { prompt: "hello hooks".into() }));
                 assert!(find(&hooks, "MessageDisplay").iter().any(|h| matches!(
                     &h.event,
                     HookEvent::MessageDisplay { delta, is_final: true, .. }
@@ -457,10 +409,9 @@ mod tests {
                         HookEvent::SessionStart { source: Some(s), model: Some(_) } if s == "startup"));
                     assert!(ss.iter().any(|h| matches!(&h.event,
                         HookEvent::SessionStart { source: Some(s), .. } if s == "compact")));
-                    assert!(find(&hooks, "PreCompact").iter().any(|h| h.event
-                        == HookEvent::PreCompact {
-                            trigger: Some("manual".into())
-                        }));
+                    assert!(find(&hooks, "PreCompact")
+                        .iter()
+                        .any(|h| h.event == HookEvent::PreCompact { trigger: Some("manual".into()) }));
                     assert!(find(&hooks, "SessionEnd").iter().any(|h| matches!(
                         &h.event, HookEvent::SessionEnd { reason: Some(r) } if r == "clear")));
                     assert!(!find(&hooks, "SubagentStop").is_empty());
@@ -484,35 +435,17 @@ mod tests {
                 .into_iter()
                 .find(|h| matches!(&h.event, HookEvent::PermissionRequest { tool_name, .. } if tool_name == "ExitPlanMode"))
                 .unwrap();
-            let HookEvent::PermissionRequest {
-                tool_input,
-                permission_suggestions,
-                ..
-            } = &plan.event
-            else {
+            let HookEvent::PermissionRequest { tool_input, permission_suggestions, .. } = &plan.event else {
                 unreachable!()
             };
-            assert!(tool_input["plan"]
-                .as_str()
-                .unwrap()
-                .starts_with("# Plan: demo"));
-            assert!(tool_input["planFilePath"]
-                .as_str()
-                .unwrap()
-                .contains("/.claude/plans/"));
+            assert!(tool_input["plan"].as_str().unwrap().starts_with("# Plan: demo"));
+            assert!(tool_input["planFilePath"].as_str().unwrap().contains("/.claude/plans/"));
             assert!(permission_suggestions.is_null());
             assert_eq!(plan.permission_mode.as_deref(), Some("plan"));
 
             let hooks = load(v, "hookctl-ask-perm-answers.hooks.jsonl");
             let ask = find(&hooks, "PermissionRequest");
-            let HookEvent::PermissionRequest {
-                tool_name,
-                tool_input,
-                ..
-            } = &ask[0].event
-            else {
-                unreachable!()
-            };
+            let HookEvent::PermissionRequest { tool_name, tool_input, .. } = &ask[0].event else { unreachable!() };
             assert_eq!(tool_name, "AskUserQuestion");
             let q = &tool_input["questions"][0];
             assert_eq!(q["question"], "Which recovery strategy?");
@@ -529,40 +462,26 @@ mod tests {
             r#"{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow", "permissionDecisionReason": "approved by PreToolUse hook"}}"#,
         )
         .unwrap();
-        assert_eq!(
-            pre_tool_use_decision("allow", Some("approved by PreToolUse hook"), None),
-            recorded_allow
-        );
+        assert_eq!(pre_tool_use_decision("allow", Some("approved by PreToolUse hook"), None), recorded_allow);
         let recorded_ask: Value = serde_json::from_str(
             r#"{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "ask", "permissionDecisionReason": "hook says ask"}}"#,
         )
         .unwrap();
-        assert_eq!(
-            pre_tool_use_decision("ask", Some("hook says ask"), None),
-            recorded_ask
-        );
+        assert_eq!(pre_tool_use_decision("ask", Some("hook says ask"), None), recorded_ask);
         let recorded_answers: Value = serde_json::from_str(
             r#"{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow", "updatedInput": {"questions": [{"question": "Which recovery strategy?", "header": "Strategy", "multiSelect": false, "options": [{"label": "Clean up", "description": "Remove dead sessions"}, {"label": "Auto-restart", "description": "Restart them"}]}], "answers": {"Which recovery strategy?": "Auto-restart"}}}}"#,
         )
         .unwrap();
         // The tool_input as the PermissionRequest/PreToolUse hook received it.
         let hooks = load("2.1.330", "hookctl-ask-perm-answers.hooks.jsonl");
-        let HookEvent::PermissionRequest { tool_input, .. } =
-            &find(&hooks, "PermissionRequest")[0].event
-        else {
+        let HookEvent::PermissionRequest { tool_input, .. } = &find(&hooks, "PermissionRequest")[0].event else {
             unreachable!()
         };
         let updated = ask_user_question_answers(
             tool_input,
-            &[(
-                "Which recovery strategy?".to_string(),
-                "Auto-restart".to_string(),
-            )],
+            &[("Which recovery strategy?".to_string(), "Auto-restart".to_string())],
         );
-        assert_eq!(
-            pre_tool_use_decision("allow", None, Some(updated.clone())),
-            recorded_answers
-        );
+        assert_eq!(pre_tool_use_decision("allow", None, Some(updated.clone())), recorded_answers);
         assert_eq!(
             permission_request_allow(Some(updated.clone())),
             json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest",
@@ -589,19 +508,10 @@ mod tests {
         let input = json!({"questions": [{"question": "A?"}, {"question": "B?"}], "answers": {"A?": "old"}});
         let out = ask_user_question_answers(
             &input,
-            &[
-                ("B?".into(), "Metrics, Audit log".into()),
-                ("A?".into(), "new".into()),
-            ],
+            &[("B?".into(), "Metrics, Audit log".into()), ("A?".into(), "new".into())],
         );
         assert_eq!(out["questions"], input["questions"]);
-        assert_eq!(
-            out["answers"],
-            json!({"A?": "new", "B?": "Metrics, Audit log"})
-        );
-        assert_eq!(
-            ask_user_question_answers(&Value::Null, &[]),
-            json!({"answers": {}})
-        );
+        assert_eq!(out["answers"], json!({"A?": "new", "B?": "Metrics, Audit log"}));
+        assert_eq!(ask_user_question_answers(&Value::Null, &[]), json!({"answers": {}}));
     }
 }

@@ -89,15 +89,9 @@ mod tests {
         };
         let a = argv(&spec);
         assert_eq!(a[0], "/opt/claude");
-        assert_eq!(
-            &a[1..3],
-            ["--session-id", "0b5c7a52-2f0e-4a55-9d59-1a2b3c4d5e6f"]
-        );
+        assert_eq!(&a[1..3], ["--session-id", "0b5c7a52-2f0e-4a55-9d59-1a2b3c4d5e6f"]);
         let settings: Value = serde_json::from_str(&a[4]).unwrap();
-        assert_eq!(
-            settings["hooks"]["PermissionRequest"][0]["hooks"][0]["url"],
-            "http://127.0.0.1:1/hooks/s/k"
-        );
+        assert_eq!(settings["hooks"]["PermissionRequest"][0]["hooks"][0]["url"], "http://127.0.0.1:1/hooks/s/k");
         assert!(settings["hooks"].get("SessionStart").is_none());
         assert_eq!(a[a.len() - 2], "--");
         assert_eq!(a[a.len() - 1], "-rf $(rm -rf /); echo 'hi'\nsecond line");

@@ -34,9 +34,7 @@ impl CcStatus {
             None => CcStatus::Starting,
             Some("idle") | Some("shell") => CcStatus::Idle,
             Some("busy") => CcStatus::Busy,
-            Some("waiting") => CcStatus::Waiting {
-                waiting_for: waiting_for.unwrap_or_default().to_owned(),
-            },
+            Some("waiting") => CcStatus::Waiting { waiting_for: waiting_for.unwrap_or_default().to_owned() },
             Some(other) => CcStatus::Other(other.to_owned()),
         }
     }
@@ -56,9 +54,7 @@ pub struct StatusFile {
 
 fn ms(v: Option<&Value>) -> Option<u64> {
     match v? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -69,20 +65,14 @@ fn ms(v: Option<&Value>) -> Option<u64> {
 pub fn parse_status_file(bytes: &[u8]) -> Option<StatusFile> {
     let v: Value = serde_json::from_slice(bytes).ok()?;
     let o = v.as_object()?;
-    let pid = o
-        .get("pid")
-        .and_then(Value::as_u64)
-        .and_then(|p| u32::try_from(p).ok())?;
+    let pid = o.get("pid").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok())?;
     let session_id = o.get("sessionId")?.as_str()?.to_owned();
     let st = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(StatusFile {
         pid,
         session_id,
         cwd: st("cwd"),
-        status: CcStatus::parse(
-            o.get("status").and_then(Value::as_str),
-            o.get("waitingFor").and_then(Value::as_str),
-        ),
+        status: CcStatus::parse(o.get("status").and_then(Value::as_str), o.get("waitingFor").and_then(Value::as_str)),
         version: st("version"),
         name: st("name"),
         updated_at_ms: ms(o.get("statusUpdatedAt")).or_else(|| ms(o.get("updatedAt"))),
@@ -130,12 +120,7 @@ mod tests {
         assert_eq!(s.updated_at_ms, Some(1795257530240));
 
         let s = load("2.1.197-waiting-permission.json");
-        assert_eq!(
-            s.status,
-            CcStatus::Waiting {
-                waiting_for: "permission prompt".into()
-            }
-        );
+        assert_eq!(s.status, CcStatus::Waiting { waiting_for: "permission prompt".into() });
     }
 
     #[test]
@@ -145,52 +130,27 @@ mod tests {
         assert_eq!(s.version.as_deref(), Some("2.1.330"));
         assert_eq!(s.name.as_deref(), Some("my-named-session"));
         let s = load("2.1.330-waiting-input-needed.json");
-        assert_eq!(
-            s.status,
-            CcStatus::Waiting {
-                waiting_for: "input needed".into()
-            }
-        );
+        assert_eq!(s.status, CcStatus::Waiting { waiting_for: "input needed".into() });
         assert_eq!(s.updated_at_ms, Some(1795259051409));
     }
 
     #[test]
     fn odd_values() {
         let p = |s: &str| parse_status_file(s.as_bytes());
+        assert_eq!(p(r#"{"pid":1,"sessionId":"s","status":"shell"}"#).unwrap().status, CcStatus::Idle);
         assert_eq!(
-            p(r#"{"pid":1,"sessionId":"s","status":"shell"}"#)
-                .unwrap()
-                .status,
-            CcStatus::Idle
+            p(r#"{"pid":1,"sessionId":"s","status":"waiting"}"#).unwrap().status,
+            CcStatus::Waiting { waiting_for: String::new() }
         );
         assert_eq!(
-            p(r#"{"pid":1,"sessionId":"s","status":"waiting"}"#)
-                .unwrap()
-                .status,
-            CcStatus::Waiting {
-                waiting_for: String::new()
-            }
+            p(r#"{"pid":1,"sessionId":"s","status":"waiting","waitingFor":"goal proposal"}"#).unwrap().status,
+            CcStatus::Waiting { waiting_for: "goal proposal".into() }
         );
         assert_eq!(
-            p(r#"{"pid":1,"sessionId":"s","status":"waiting","waitingFor":"goal proposal"}"#)
-                .unwrap()
-                .status,
-            CcStatus::Waiting {
-                waiting_for: "goal proposal".into()
-            }
-        );
-        assert_eq!(
-            p(r#"{"pid":1,"sessionId":"s","status":"sleeping"}"#)
-                .unwrap()
-                .status,
+            p(r#"{"pid":1,"sessionId":"s","status":"sleeping"}"#).unwrap().status,
             CcStatus::Other("sleeping".into())
         );
-        assert_eq!(
-            p(r#"{"pid":1,"sessionId":"s","updatedAt":"12"}"#)
-                .unwrap()
-                .updated_at_ms,
-            Some(12)
-        );
+        assert_eq!(p(r#"{"pid":1,"sessionId":"s","updatedAt":"12"}"#).unwrap().updated_at_ms, Some(12));
         // Half-written, wrong shapes, missing keys.
         for bad in [
             "",

@@ -83,7 +83,10 @@ pub enum TurnSignal {
     /// A real human prompt (typed or queued; `!cmd` shell input is reported as
     /// `!cmd`). Not tool results, meta records, slash-command echoes or
     /// compact summaries.
-    PromptSubmitted { text: String, queued: bool },
+    PromptSubmitted {
+        text: String,
+        queued: bool,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -108,11 +111,15 @@ pub enum TurnSignal {
         message: String,
     },
     /// `system/turn_duration`: the end of every turn.
-    TurnEnded { duration_ms: Option<u64> },
+    TurnEnded {
+        duration_ms: Option<u64>,
+    },
     /// `system/compact_boundary`.
     Compacted,
     /// `system/local_command` (slash command / local dialog, written on close).
-    LocalCommand { text: String },
+    LocalCommand {
+        text: String,
+    },
 }
 
 /// One parsed JSONL line.
@@ -176,13 +183,7 @@ pub fn parse_record(line: &str) -> Option<Record> {
         "queue-operation" => head.operation,
         _ => None,
     };
-    let mut rec = Record {
-        raw_type,
-        entries: Vec::new(),
-        signals: Vec::new(),
-        session_id: head.session_id,
-        subtype,
-    };
+    let mut rec = Record { raw_type, entries: Vec::new(), signals: Vec::new(), session_id: head.session_id, subtype };
     if !matches!(rec.raw_type.as_str(), "user" | "assistant" | "system") {
         return Some(rec);
     }
@@ -271,11 +272,9 @@ fn bash_input(s: &str) -> Option<&str> {
 fn tool_result_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(blocks)) => blocks
-            .iter()
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Some(Value::Array(blocks)) => {
+            blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
         _ => String::new(),
     }
 }
@@ -286,14 +285,11 @@ fn parse_user(v: &Value, base: &Base, rec: &mut Record) {
     match content {
         Some(Value::String(s)) => {
             if let Some(text) = user_text_entry(base, s, rec) {
-                rec.signals
-                    .push(TurnSignal::PromptSubmitted { text, queued });
+                rec.signals.push(TurnSignal::PromptSubmitted { text, queued });
             }
         }
         Some(Value::Array(blocks)) => {
-            let has_tool_result = blocks
-                .iter()
-                .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"));
+            let has_tool_result = blocks.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"));
             let mut prompt_parts: Vec<String> = Vec::new();
             for b in blocks {
                 match b.get("type").and_then(Value::as_str) {
@@ -312,10 +308,7 @@ fn parse_user(v: &Value, base: &Base, rec: &mut Record) {
                 }
             }
             if !prompt_parts.is_empty() && !base.is_meta {
-                rec.signals.push(TurnSignal::PromptSubmitted {
-                    text: prompt_parts.join("\n"),
-                    queued,
-                });
+                rec.signals.push(TurnSignal::PromptSubmitted { text: prompt_parts.join("\n"), queued });
             }
         }
         _ => {}
@@ -345,25 +338,14 @@ fn user_text_entry(base: &Base, text: &str, rec: &mut Record) -> Option<String> 
 
 fn user_tool_result(v: &Value, base: &Base, block: &Value, rec: &mut Record) {
     let text = tool_result_text(block.get("content"));
-    let is_error = block
-        .get("is_error")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let tool_use_id = block
-        .get("tool_use_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let is_error = block.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+    let tool_use_id = block.get("tool_use_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let tur = v.get("toolUseResult");
     let denial_kind = v.get("toolDenialKind").and_then(Value::as_str);
     let tur_str = tur.and_then(Value::as_str);
-    let rejected_by_user = tur_str == Some(USER_REJECTED)
-        || denial_kind == Some("user-rejected")
-        || text.contains(REJECT_TEXT);
-    let interrupted = tur
-        .and_then(|t| t.get("interrupted"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    let rejected_by_user =
+        tur_str == Some(USER_REJECTED) || denial_kind == Some("user-rejected") || text.contains(REJECT_TEXT);
+    let interrupted = tur.and_then(|t| t.get("interrupted")).and_then(Value::as_bool).unwrap_or(false)
         || (denial_kind == Some("user-rejected")
             && tur_str == Some(USER_REJECTED)
             && !bool_field(v, "toolDenialBeforeRun")
@@ -373,22 +355,14 @@ fn user_tool_result(v: &Value, base: &Base, block: &Value, rec: &mut Record) {
     e.is_error = is_error;
     e.tool_use_result = tur.cloned();
     rec.entries.push(e);
-    rec.signals.push(TurnSignal::ToolResult {
-        tool_use_id,
-        is_error,
-        rejected_by_user,
-        interrupted,
-    });
+    rec.signals.push(TurnSignal::ToolResult { tool_use_id, is_error, rejected_by_user, interrupted });
 }
 
 fn parse_assistant(v: &Value, base: &Base, rec: &mut Record) {
     let message = v.get("message");
     let message_id = message.and_then(|m| str_field(m, "id"));
     let api_error = bool_field(v, "isApiErrorMessage");
-    let status = v
-        .get("apiErrorStatus")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok());
+    let status = v.get("apiErrorStatus").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
     let mut error_text: Vec<String> = Vec::new();
     let push = |rec: &mut Record, mut e: TranscriptEntry| {
         e.message_id = message_id.clone();
@@ -436,10 +410,7 @@ fn parse_assistant(v: &Value, base: &Base, rec: &mut Record) {
         _ => {}
     }
     if api_error {
-        rec.signals.push(TurnSignal::ApiError {
-            status,
-            message: error_text.join("\n"),
-        });
+        rec.signals.push(TurnSignal::ApiError { status, message: error_text.join("\n") });
     }
 }
 
@@ -455,10 +426,9 @@ fn parse_system(v: &Value, base: &Base, rec: &mut Record) {
     rec.entries.push(e);
     match subtype.as_deref() {
         Some("turn_duration") => rec.signals.push(TurnSignal::TurnEnded {
-            duration_ms: v.get("durationMs").and_then(|d| {
-                d.as_u64()
-                    .or_else(|| d.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-            }),
+            duration_ms: v
+                .get("durationMs")
+                .and_then(|d| d.as_u64().or_else(|| d.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))),
         }),
         Some("compact_boundary") => rec.signals.push(TurnSignal::Compacted),
         Some("local_command") => rec.signals.push(TurnSignal::LocalCommand { text }),
@@ -482,12 +452,7 @@ pub struct TranscriptTail {
 
 impl TranscriptTail {
     pub fn new(path: PathBuf) -> Self {
-        TranscriptTail {
-            path,
-            offset: 0,
-            partial: Vec::new(),
-            file_id: None,
-        }
+        TranscriptTail { path, offset: 0, partial: Vec::new(), file_id: None }
     }
 
     pub fn path(&self) -> &Path {
@@ -571,11 +536,7 @@ pub fn project_slug(cwd: &Path) -> String {
     cwd.to_string_lossy()
         .chars()
         .flat_map(|c| {
-            let (ch, n) = if c.is_ascii_alphanumeric() {
-                (c, 1)
-            } else {
-                ('-', c.len_utf16())
-            };
+            let (ch, n) = if c.is_ascii_alphanumeric() { (c, 1) } else { ('-', c.len_utf16()) };
             std::iter::repeat_n(ch, n)
         })
         .collect()
@@ -584,10 +545,7 @@ pub fn project_slug(cwd: &Path) -> String {
 /// Transcript path CC uses:
 /// `<config_dir>/projects/<cwd with every non-alphanumeric char replaced by '-'>/<session_id>.jsonl`.
 pub fn transcript_path(config_dir: &Path, cwd: &Path, session_id: &str) -> PathBuf {
-    config_dir
-        .join("projects")
-        .join(project_slug(cwd))
-        .join(format!("{session_id}.jsonl"))
+    config_dir.join("projects").join(project_slug(cwd)).join(format!("{session_id}.jsonl"))
 }
 
 #[cfg(test)]
@@ -600,9 +558,7 @@ mod tests {
     fn load(version: &str, name: &str) -> Vec<Record> {
         let path = format!("{FIXTURES}/{version}/{name}");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        text.lines()
-            .map(|l| parse_record(l).unwrap_or_else(|| panic!("{path}: unparsed line {l:.80}")))
-            .collect()
+        text.lines().map(|l| parse_record(l).unwrap_or_else(|| panic!("{path}: unparsed line {l:.80}"))).collect()
     }
 
     fn signals(recs: &[Record]) -> Vec<TurnSignal> {
@@ -664,42 +620,25 @@ mod tests {
 
     #[test]
     fn garbage_is_none() {
-        for l in [
-            "",
-            "   ",
-            "not json",
-            "{",
-            "[1,2]",
-            "42",
-            "{\"no\":\"type\"}",
-            "{\"type\":5}",
-        ] {
+        for l in ["", "   ", "not json", "{", "[1,2]", "42", "{\"no\":\"type\"}", "{\"type\":5}"] {
             assert_eq!(parse_record(l), None, "{l}");
         }
         // Known type, unexpected shapes: no panic, no entries.
         let r = parse_record(r#"{"type":"user","message":42}"#).unwrap();
         assert!(r.entries.is_empty() && r.signals.is_empty());
-        let r =
-            parse_record(r#"{"type":"assistant","message":{"content":[1,{"type":"tool_use"}]}}"#)
-                .unwrap();
+        let r = parse_record(r#"{"type":"assistant","message":{"content":[1,{"type":"tool_use"}]}}"#).unwrap();
         assert_eq!(r.entries.len(), 1);
     }
 
     #[test]
     fn plain_turn_both_versions() {
-        for (v, file, prompt) in [
-            ("2.1.197", "slash-120x40.jsonl", "hello first"),
-            ("2.1.330", "hooks-120x40.jsonl", "hello hooks"),
-        ] {
+        for (v, file, prompt) in
+            [("2.1.197", "slash-120x40.jsonl", "hello first"), ("2.1.330", "hooks-120x40.jsonl", "hello hooks")]
+        {
             let sig = signals(&load(v, file));
             let start = sig
                 .iter()
-                .position(|s| {
-                    *s == TurnSignal::PromptSubmitted {
-                        text: prompt.into(),
-                        queued: false,
-                    }
-                })
+                .position(|s| *s == TurnSignal::PromptSubmitted { text: prompt.into(), queued: false })
                 .unwrap_or_else(|| panic!("{v}: no prompt"));
             // The next signal is the end of the turn.
             match &sig[start + 1] {
@@ -707,11 +646,7 @@ mod tests {
                 other => panic!("{v}: expected TurnEnded, got {other:?}"),
             }
             let recs = load(v, file);
-            let text = recs
-                .iter()
-                .flat_map(|r| &r.entries)
-                .find(|e| e.kind == EntryKind::AssistantText)
-                .unwrap();
+            let text = recs.iter().flat_map(|r| &r.entries).find(|e| e.kind == EntryKind::AssistantText).unwrap();
             assert_eq!(text.text, "Hello from the fake model.");
             assert!(text.message_id.is_some());
         }
@@ -721,20 +656,11 @@ mod tests {
     fn bash_tool_use_and_result_link() {
         let recs = load("2.1.197", "perm-120x40.jsonl");
         let entries: Vec<&TranscriptEntry> = recs.iter().flat_map(|r| &r.entries).collect();
-        let tu = entries
-            .iter()
-            .find(|e| e.kind == EntryKind::ToolUse)
-            .unwrap();
+        let tu = entries.iter().find(|e| e.kind == EntryKind::ToolUse).unwrap();
         assert_eq!(tu.tool_name.as_deref(), Some("Bash"));
         assert_eq!(tu.tool_use_id.as_deref(), Some("toolu_1795257535895"));
-        assert_eq!(
-            tu.tool_input.as_ref().unwrap()["command"],
-            "echo hello-from-bash > out.txt"
-        );
-        let tr = entries
-            .iter()
-            .find(|e| e.kind == EntryKind::ToolResult)
-            .unwrap();
+        assert_eq!(tu.tool_input.as_ref().unwrap()["command"], "echo hello-from-bash > out.txt");
+        let tr = entries.iter().find(|e| e.kind == EntryKind::ToolResult).unwrap();
         assert_eq!(tr.tool_use_id, tu.tool_use_id);
         assert_eq!(tr.parent_uuid.as_deref(), Some(tu.uuid.as_str()));
         assert_eq!(tr.text, "(Bash completed with no output)");
@@ -754,10 +680,7 @@ mod tests {
             interrupted: false,
         }));
         // MCP result with list content: text blocks joined.
-        let mcp = entries
-            .iter()
-            .rfind(|e| e.kind == EntryKind::ToolResult)
-            .unwrap();
+        let mcp = entries.iter().rfind(|e| e.kind == EntryKind::ToolResult).unwrap();
         assert_eq!(mcp.text, "echo: hello mcp");
     }
 
@@ -765,12 +688,9 @@ mod tests {
         signals(recs)
             .into_iter()
             .filter_map(|s| match s {
-                TurnSignal::ToolResult {
-                    tool_use_id,
-                    is_error,
-                    rejected_by_user,
-                    interrupted,
-                } => Some((tool_use_id, is_error, rejected_by_user, interrupted)),
+                TurnSignal::ToolResult { tool_use_id, is_error, rejected_by_user, interrupted } => {
+                    Some((tool_use_id, is_error, rejected_by_user, interrupted))
+                }
                 _ => None,
             })
             .collect()
@@ -785,18 +705,7 @@ mod tests {
         assert_eq!(rejected.len(), 3, "{trs:?}"); // BASH_GIT, BASH_RM, WEBFETCH
         assert!(rejected.iter().all(|t| t.1 && !t.3));
         let sig = signals(&recs);
-        let i = sig
-            .iter()
-            .position(|s| {
-                matches!(
-                    s,
-                    TurnSignal::ToolResult {
-                        rejected_by_user: true,
-                        ..
-                    }
-                )
-            })
-            .unwrap();
+        let i = sig.iter().position(|s| matches!(s, TurnSignal::ToolResult { rejected_by_user: true, .. })).unwrap();
         assert_eq!(sig[i + 1], TurnSignal::Interrupted);
         // A rejection leaves no turn_duration before the next prompt.
         assert!(matches!(sig[i + 2], TurnSignal::PromptSubmitted { .. }));
@@ -815,19 +724,10 @@ mod tests {
         for v in ["2.1.197", "2.1.330"] {
             let recs = load(v, "interrupt-120x40.jsonl");
             let sig = signals(&recs);
-            assert_eq!(
-                sig.iter()
-                    .filter(|s| **s == TurnSignal::Interrupted)
-                    .count(),
-                2,
-                "{v}"
-            );
+            assert_eq!(sig.iter().filter(|s| **s == TurnSignal::Interrupted).count(), 2, "{v}");
             // Interrupt markers are meta text, never prompts.
-            let marker = recs
-                .iter()
-                .flat_map(|r| &r.entries)
-                .find(|e| e.text == "[Request interrupted by user]")
-                .unwrap();
+            let marker =
+                recs.iter().flat_map(|r| &r.entries).find(|e| e.text == "[Request interrupted by user]").unwrap();
             assert!(marker.is_meta);
             assert!(!prompts(&recs).iter().any(|p| p.0.starts_with('[')));
             // Esc during a running tool: the same user-rejection marker.
@@ -839,10 +739,7 @@ mod tests {
             // The early Esc (`slow DELAY=8`) leaves only the prompt.
             let p = prompts(&recs);
             assert_eq!(p[0], ("slow DELAY=8".into(), false));
-            let i = sig
-                .iter()
-                .position(|s| matches!(s, TurnSignal::PromptSubmitted { .. }))
-                .unwrap();
+            let i = sig.iter().position(|s| matches!(s, TurnSignal::PromptSubmitted { .. })).unwrap();
             assert!(matches!(sig[i + 1], TurnSignal::PromptSubmitted { .. }));
         }
     }
@@ -851,11 +748,7 @@ mod tests {
     fn queued_prompt() {
         for v in ["2.1.197", "2.1.330"] {
             let p = prompts(&load(v, "interrupt-120x40.jsonl"));
-            assert_eq!(
-                p.last().unwrap(),
-                &("queued follow-up message".to_string(), true),
-                "{v}"
-            );
+            assert_eq!(p.last().unwrap(), &("queued follow-up message".to_string(), true), "{v}");
             assert_eq!(p.iter().filter(|x| x.1).count(), 1);
         }
     }
@@ -874,21 +767,12 @@ mod tests {
                 .collect();
             assert_eq!(errs.len(), 2, "{v}");
             assert_eq!(errs[0].0, Some(500));
-            assert!(errs[0]
-                .1
-                .starts_with("API Error: 500 Internal server error"));
+            assert!(errs[0].1.starts_with("API Error: 500 Internal server error"));
             assert!(errs[1].1.starts_with("API Error: Repeated 529"));
-            let e = recs
-                .iter()
-                .flat_map(|r| &r.entries)
-                .find(|e| e.api_error_status == Some(500))
-                .unwrap();
+            let e = recs.iter().flat_map(|r| &r.entries).find(|e| e.api_error_status == Some(500)).unwrap();
             assert!(e.is_error && e.kind == EntryKind::AssistantText);
             // 2.1.197 ends an error turn with turn_duration; 2.1.330 does not.
-            let i = sig
-                .iter()
-                .position(|s| matches!(s, TurnSignal::ApiError { .. }))
-                .unwrap();
+            let i = sig.iter().position(|s| matches!(s, TurnSignal::ApiError { .. })).unwrap();
             let ended = matches!(sig.get(i + 1), Some(TurnSignal::TurnEnded { .. }));
             assert_eq!(ended, v == "2.1.197", "{v}");
         }
@@ -896,40 +780,21 @@ mod tests {
 
     #[test]
     fn compact_boundary() {
-        for (v, file) in [
-            ("2.1.197", "compact-120x40.jsonl"),
-            ("2.1.330", "hooks-120x40.jsonl"),
-        ] {
+        for (v, file) in [("2.1.197", "compact-120x40.jsonl"), ("2.1.330", "hooks-120x40.jsonl")] {
             let recs = load(v, file);
             let sig = signals(&recs);
-            assert_eq!(
-                sig.iter().filter(|s| **s == TurnSignal::Compacted).count(),
-                1,
-                "{v}"
-            );
+            assert_eq!(sig.iter().filter(|s| **s == TurnSignal::Compacted).count(), 1, "{v}");
             // The summary, caveat, /compact echo and its stdout are meta and not prompts.
-            let i = sig
-                .iter()
-                .position(|s| *s == TurnSignal::Compacted)
-                .unwrap();
+            let i = sig.iter().position(|s| *s == TurnSignal::Compacted).unwrap();
             assert!(!sig[i..].iter().any(|s| matches!(
                 s,
                 TurnSignal::PromptSubmitted { text, .. } if text.contains('<') || text.starts_with("This session")
             )));
-            let metas: Vec<&TranscriptEntry> = recs
-                .iter()
-                .flat_map(|r| &r.entries)
-                .filter(|e| e.kind == EntryKind::UserText && e.is_meta)
-                .collect();
-            assert!(metas
-                .iter()
-                .any(|e| e.text.starts_with("This session is being continued")));
-            assert!(metas
-                .iter()
-                .any(|e| e.text.starts_with("<command-name>/compact")));
-            assert!(metas
-                .iter()
-                .any(|e| e.text.starts_with("<local-command-caveat>")));
+            let metas: Vec<&TranscriptEntry> =
+                recs.iter().flat_map(|r| &r.entries).filter(|e| e.kind == EntryKind::UserText && e.is_meta).collect();
+            assert!(metas.iter().any(|e| e.text.starts_with("This session is being continued")));
+            assert!(metas.iter().any(|e| e.text.starts_with("<command-name>/compact")));
+            assert!(metas.iter().any(|e| e.text.starts_with("<local-command-caveat>")));
         }
         let p = prompts(&load("2.1.197", "compact-120x40.jsonl"));
         assert_eq!(p.last().unwrap().0, "after compact");
@@ -949,13 +814,7 @@ mod tests {
         assert_eq!(locals.len(), 5);
         assert!(locals[0].starts_with("<command-name>/help</command-name>"));
         let p = prompts(&recs);
-        assert_eq!(
-            p,
-            vec![
-                ("hello first".to_string(), false),
-                ("!echo bash-mode-output".to_string(), false)
-            ]
-        );
+        assert_eq!(p, vec![("hello first".to_string(), false), ("!echo bash-mode-output".to_string(), false)]);
     }
 
     #[test]
@@ -967,17 +826,10 @@ mod tests {
             .filter(|e| e.kind == EntryKind::ToolResult)
             .filter_map(TranscriptEntry::answers)
             .collect();
-        assert_eq!(
-            answered[0],
-            vec![("Which recovery strategy?".into(), "Auto-restart".into())]
-        );
-        assert!(answered
-            .iter()
-            .any(|a| a.iter().any(|(_, v)| v == "my own answer")));
+        assert_eq!(answered[0], vec![("Which recovery strategy?".into(), "Auto-restart".into())]);
+        assert!(answered.iter().any(|a| a.iter().any(|(_, v)| v == "my own answer")));
         // Multi-select answers are comma-joined labels.
-        assert!(answered
-            .iter()
-            .any(|a| a.iter().any(|(_, v)| v.contains(", "))));
+        assert!(answered.iter().any(|a| a.iter().any(|(_, v)| v.contains(", "))));
         let recs = load("2.1.330", "hooks-120x40.jsonl");
         let ask = recs
             .iter()
@@ -985,27 +837,16 @@ mod tests {
             .find(|e| e.kind == EntryKind::ToolResult && e.answers().is_some())
             .unwrap();
         assert_eq!(ask.tool_use_id.as_deref(), Some("toolu_1795259642148"));
-        assert_eq!(
-            ask.answers().unwrap(),
-            vec![("Which recovery strategy?".into(), "Clean up".into())]
-        );
+        assert_eq!(ask.answers().unwrap(), vec![("Which recovery strategy?".into(), "Clean up".into())]);
     }
 
     #[test]
     fn new_record_types_are_ignored() {
         let mut seen = std::collections::BTreeSet::new();
-        for file in [
-            "hooks-120x40.jsonl",
-            "interrupt-120x40.jsonl",
-            "errors-final-120x40.jsonl",
-        ] {
+        for file in ["hooks-120x40.jsonl", "interrupt-120x40.jsonl", "errors-final-120x40.jsonl"] {
             for r in load("2.1.330", file) {
                 if !matches!(r.raw_type.as_str(), "user" | "assistant" | "system") {
-                    assert!(
-                        r.entries.is_empty() && r.signals.is_empty(),
-                        "{}",
-                        r.raw_type
-                    );
+                    assert!(r.entries.is_empty() && r.signals.is_empty(), "{}", r.raw_type);
                     seen.insert(format!("{}/{}", r.raw_type, r.subtype.unwrap_or_default()));
                 }
             }
@@ -1060,33 +901,20 @@ mod tests {
             r#"{"type":"user","uuid":"u","timestamp":"t","promptSource":"typed","message":{"role":"user","content":[{"type":"text","text":"look"},{"type":"image","source":{}}]}}"#,
         )
         .unwrap();
-        assert_eq!(
-            r.signals,
-            vec![TurnSignal::PromptSubmitted {
-                text: "look".into(),
-                queued: false
-            }]
-        );
+        assert_eq!(r.signals, vec![TurnSignal::PromptSubmitted { text: "look".into(), queued: false }]);
     }
 
     #[test]
     fn path_slug() {
         let p = transcript_path(Path::new("/cfg"), Path::new("/x/a.b_c d+e"), "sid");
         assert_eq!(p, PathBuf::from("/cfg/projects/-x-a-b-c-d-e/sid.jsonl"));
-        assert_eq!(
-            project_slug(Path::new("/srv/examples/work/perm-120x40")),
-            "-srv-examples-work-perm-120x40"
-        );
+        assert_eq!(project_slug(Path::new("/srv/examples/work/perm-120x40")), "-srv-examples-work-perm-120x40");
         // Non-ASCII: one '-' per UTF-16 unit.
         assert_eq!(project_slug(Path::new("/é/😀")), "-----");
     }
 
     fn append(path: &Path, bytes: &[u8]) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
         f.write_all(bytes).unwrap();
     }
 
@@ -1121,23 +949,12 @@ mod tests {
         append(&path, chunk.as_bytes());
         let r = t.read_new().unwrap();
         assert_eq!(r.len(), 1);
-        assert_eq!(
-            r[0].signals,
-            vec![TurnSignal::TurnEnded {
-                duration_ms: Some(5)
-            }]
-        );
+        assert_eq!(r[0].signals, vec![TurnSignal::TurnEnded { duration_ms: Some(5) }]);
         assert_eq!(t.pending_partial(), 20);
         append(&path, format!("{}\r\n", &L3[20..]).as_bytes());
         let r = t.read_new().unwrap();
         assert_eq!(r.len(), 1);
-        assert_eq!(
-            r[0].signals,
-            vec![TurnSignal::PromptSubmitted {
-                text: "three".into(),
-                queued: true
-            }]
-        );
+        assert_eq!(r[0].signals, vec![TurnSignal::PromptSubmitted { text: "three".into(), queued: true }]);
         assert!(t.read_new().unwrap().is_empty());
 
         // Deleted: empty, and a re-created file is read from the start.
@@ -1167,12 +984,7 @@ mod tests {
         std::fs::write(&other, format!("{L1}\n{L2}\n{L3}\n")).unwrap();
         std::fs::rename(&other, &path).unwrap();
         let r = t.read_new().unwrap();
-        assert_eq!(
-            r.iter()
-                .map(|r| r.entries[0].uuid.as_str())
-                .collect::<Vec<_>>(),
-            ["u1", "u2", "u3"]
-        );
+        assert_eq!(r.iter().map(|r| r.entries[0].uuid.as_str()).collect::<Vec<_>>(), ["u1", "u2", "u3"]);
         assert!(t.read_new().unwrap().is_empty());
     }
 

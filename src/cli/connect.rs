@@ -24,11 +24,7 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self {
-            address: "http://127.0.0.1:50051".to_string(),
-            token: None,
-            timeout: Duration::from_secs(30),
-        }
+        Self { address: "http://127.0.0.1:50051".to_string(), token: None, timeout: Duration::from_secs(30) }
     }
 }
 
@@ -73,17 +69,13 @@ pub async fn connect(conn: &ConnectOptions) -> anyhow::Result<Client> {
         .with_context(|| format!("invalid server address {address:?}"))?
         .connect_timeout(conn.timeout)
         .tcp_nodelay(true);
-    let channel = endpoint.connect().await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach the Aegis server at {address}: {}",
-            source_chain(&e)
-        )
-    })?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the Aegis server at {address}: {}", source_chain(&e)))?;
     let header = auth_header(conn)?;
-    Ok(
-        SessionServiceClient::with_interceptor(channel, AuthInterceptor { header })
-            .max_decoding_message_size(64 * 1024 * 1024),
-    )
+    Ok(SessionServiceClient::with_interceptor(channel, AuthInterceptor { header })
+        .max_decoding_message_size(64 * 1024 * 1024))
 }
 
 /// A client that connects on first use and reconnects after failures (for the long-lived MCP server).
@@ -94,18 +86,11 @@ pub fn connect_lazy(conn: &ConnectOptions) -> anyhow::Result<Client> {
         .connect_timeout(conn.timeout)
         .tcp_nodelay(true)
         .connect_lazy();
-    Ok(SessionServiceClient::with_interceptor(
-        channel,
-        AuthInterceptor {
-            header: auth_header(conn)?,
-        },
-    )
-    .max_decoding_message_size(64 * 1024 * 1024))
+    Ok(SessionServiceClient::with_interceptor(channel, AuthInterceptor { header: auth_header(conn)? })
+        .max_decoding_message_size(64 * 1024 * 1024))
 }
 
-fn auth_header(
-    conn: &ConnectOptions,
-) -> anyhow::Result<Option<MetadataValue<tonic::metadata::Ascii>>> {
+fn auth_header(conn: &ConnectOptions) -> anyhow::Result<Option<MetadataValue<tonic::metadata::Ascii>>> {
     match conn.token.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => Ok(Some(
             format!("Bearer {t}")

@@ -27,10 +27,7 @@ fn host_port(address: &str) -> Option<(String, u16)> {
     let rest = a.split_once("://")?.1;
     let hostport = rest.split('/').next()?;
     let (host, port) = hostport.rsplit_once(':')?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     Some((host, port.parse().ok()?))
 }
 
@@ -39,10 +36,7 @@ pub fn is_local_address(address: &str) -> bool {
     match host_port(address) {
         Some((host, _)) => {
             host == "localhost"
-                || host
-                    .parse::<IpAddr>()
-                    .map(|ip| ip.is_loopback() || ip.is_unspecified())
-                    .unwrap_or(false)
+                || host.parse::<IpAddr>().map(|ip| ip.is_loopback() || ip.is_unspecified()).unwrap_or(false)
         }
         None => false,
     }
@@ -58,34 +52,19 @@ fn local_tmux() -> Check {
         Ok(o) => Check {
             name: "tmux (local)",
             level: Level::Fail,
-            detail: format!(
-                "`tmux -V` failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
+            detail: format!("`tmux -V` failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
         },
-        Err(e) => Check {
-            name: "tmux (local)",
-            level: Level::Fail,
-            detail: format!("tmux not found: {e}"),
-        },
+        Err(e) => Check { name: "tmux (local)", level: Level::Fail, detail: format!("tmux not found: {e}") },
     }
 }
 
 fn port_check(address: &str, server_up: bool) -> Check {
     let name = "port";
     let Some((host, port)) = host_port(address) else {
-        return Check {
-            name,
-            level: Level::Fail,
-            detail: format!("cannot parse a host:port from {address:?}"),
-        };
+        return Check { name, level: Level::Fail, detail: format!("cannot parse a host:port from {address:?}") };
     };
     if server_up {
-        return Check {
-            name,
-            level: Level::Ok,
-            detail: format!("{host}:{port} is served by Aegis"),
-        };
+        return Check { name, level: Level::Ok, detail: format!("{host}:{port} is served by Aegis") };
     }
     if !is_local_address(address) {
         return Check {
@@ -94,62 +73,37 @@ fn port_check(address: &str, server_up: bool) -> Check {
             detail: format!("nothing answers at {host}:{port} (remote, not checked further)"),
         };
     }
-    let addrs: Vec<SocketAddr> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map(|a| a.collect())
-        .unwrap_or_default();
+    let addrs: Vec<SocketAddr> = (host.as_str(), port).to_socket_addrs().map(|a| a.collect()).unwrap_or_default();
     match addrs.first().map(TcpListener::bind) {
         Some(Ok(_)) => Check {
             name,
             level: Level::Fail,
-            detail: format!(
-                "{host}:{port} is free: no server is listening (start one with `aegis serve`)"
-            ),
+            detail: format!("{host}:{port} is free: no server is listening (start one with `aegis serve`)"),
         },
         Some(Err(e)) => Check {
             name,
             level: Level::Fail,
             detail: format!("{host}:{port} is in use but does not answer as Aegis ({e})"),
         },
-        None => Check {
-            name,
-            level: Level::Fail,
-            detail: format!("cannot resolve {host}"),
-        },
+        None => Check { name, level: Level::Fail, detail: format!("cannot resolve {host}") },
     }
 }
 
 fn state_dir_check(dir: &str, local: bool) -> Check {
     let name = "state dir";
     if dir.is_empty() {
-        return Check {
-            name,
-            level: Level::Warn,
-            detail: "the server did not report its state dir".into(),
-        };
+        return Check { name, level: Level::Warn, detail: "the server did not report its state dir".into() };
     }
     if !local {
-        return Check {
-            name,
-            level: Level::Warn,
-            detail: format!("{dir} (server is remote, not checked)"),
-        };
+        return Check { name, level: Level::Warn, detail: format!("{dir} (server is remote, not checked)") };
     }
     let probe = std::path::Path::new(dir).join(format!(".aegis-doctor-{}", std::process::id()));
     match std::fs::write(&probe, b"ok") {
         Ok(()) => {
             let _ = std::fs::remove_file(&probe);
-            Check {
-                name,
-                level: Level::Ok,
-                detail: format!("{dir} is writable"),
-            }
+            Check { name, level: Level::Ok, detail: format!("{dir} is writable") }
         }
-        Err(e) => Check {
-            name,
-            level: Level::Fail,
-            detail: format!("{dir} is not writable by this user: {e}"),
-        },
+        Err(e) => Check { name, level: Level::Fail, detail: format!("{dir} is not writable by this user: {e}") },
     }
 }
 
@@ -158,15 +112,9 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
     let mut checks = vec![local_tmux()];
     let local = is_local_address(&conn.address);
     let t = conn.timeout.min(Duration::from_secs(10));
-    let quick = ConnectOptions {
-        timeout: t,
-        ..conn.clone()
-    };
+    let quick = ConnectOptions { timeout: t, ..conn.clone() };
     let info = match connect(&quick).await {
-        Ok(mut c) => match c
-            .get_server_info(request(pb::GetServerInfoRequest {}, t))
-            .await
-        {
+        Ok(mut c) => match c.get_server_info(request(pb::GetServerInfoRequest {}, t)).await {
             Ok(r) => Ok((c, r.into_inner())),
             Err(s) => Err(render::status_text(&s)),
         },
@@ -174,19 +122,11 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
     };
     match info {
         Err(e) => {
-            checks.push(Check {
-                name: "server",
-                level: Level::Fail,
-                detail: e,
-            });
+            checks.push(Check { name: "server", level: Level::Fail, detail: e });
             checks.push(port_check(&conn.address, false));
         }
         Ok((mut client, info)) => {
-            let uptime = info
-                .uptime
-                .as_ref()
-                .map(|d| render::human_secs(d.seconds.max(0) as u64))
-                .unwrap_or_default();
+            let uptime = info.uptime.as_ref().map(|d| render::human_secs(d.seconds.max(0) as u64)).unwrap_or_default();
             checks.push(Check {
                 name: "server",
                 level: Level::Ok,
@@ -197,11 +137,7 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
             });
             checks.push(port_check(&conn.address, true));
             checks.push(if info.tmux_version.is_empty() {
-                Check {
-                    name: "tmux (server)",
-                    level: Level::Fail,
-                    detail: "the server found no tmux".into(),
-                }
+                Check { name: "tmux (server)", level: Level::Fail, detail: "the server found no tmux".into() }
             } else {
                 Check {
                     name: "tmux (server)",
@@ -238,14 +174,9 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"ok": !failed, "checks": v}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&json!({"ok": !failed, "checks": v}))?);
     } else {
-        let style = super::term::Style {
-            color: super::term::stdout_color(),
-        };
+        let style = super::term::Style { color: super::term::stdout_color() };
         for c in &checks {
             let mark = match c.level {
                 Level::Ok => style.state(pb::SessionState::Idle as i32, "ok  "),
@@ -255,66 +186,77 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
             println!("{mark}  {:<14} {}", c.name, c.detail);
         }
     }
-    Ok(if failed {
-        super::EXIT_ERROR
-    } else {
-        super::EXIT_OK
-    })
+    Ok(if failed { super::EXIT_ERROR } else { super::EXIT_OK })
 }
 
-/// Hooks reach the server when some session's current state was shown by a hook.
+/// Hooks reach the server when some event of a recent session was shown by a hook (each session's event
+/// history is read with WatchSession from revision 1 until the stream catches up).
 async fn hooks_check(client: &mut super::Client, t: Duration) -> Check {
     let name = "hooks";
-    let req = pb::ListSessionsRequest {
-        include_exited: true,
-        page_size: 200,
-        ..Default::default()
-    };
-    match client.list_sessions(request(req, t)).await {
-        Err(s) => Check {
-            name,
-            level: Level::Warn,
-            detail: format!("cannot list sessions: {}", render::status_text(&s)),
-        },
-        Ok(r) => {
-            let sessions = r.into_inner().sessions;
-            let live: Vec<_> = sessions
-                .iter()
-                .filter(|s| s.state != pb::SessionState::Exited as i32)
-                .collect();
-            let by_hook = sessions
-                .iter()
-                .filter(|s| {
-                    s.evidence
-                        .as_ref()
-                        .is_some_and(|e| e.source == EvidenceSource::Hook as i32)
-                })
-                .count();
-            if by_hook > 0 {
-                Check {
-                    name,
-                    level: Level::Ok,
-                    detail: format!("hook evidence seen in {by_hook} session(s)"),
-                }
-            } else if sessions.is_empty() {
-                Check {
-                    name,
-                    level: Level::Warn,
-                    detail: "not checked: no sessions yet (create one and rerun)".into(),
-                }
-            } else {
-                Check {
-                    name,
-                    level: Level::Warn,
-                    detail: format!(
-                        "no current state of {} session(s) ({} live) came from a hook; hooks may not reach the server",
-                        sessions.len(),
-                        live.len()
-                    ),
-                }
+    let req = pb::ListSessionsRequest { include_exited: true, page_size: 5, ..Default::default() };
+    let sessions = match client.list_sessions(request(req, t)).await {
+        Ok(r) => r.into_inner().sessions,
+        Err(s) => {
+            return Check {
+                name,
+                level: Level::Warn,
+                detail: format!("cannot list sessions: {}", render::status_text(&s)),
             }
         }
+    };
+    if sessions.is_empty() {
+        return Check {
+            name,
+            level: Level::Warn,
+            detail: "not checked: no sessions yet (create one and rerun)".into(),
+        };
     }
+    let mut turns = 0;
+    for s in &sessions {
+        match hook_seen(client, &s.id).await {
+            Some(event) => {
+                return Check {
+                    name,
+                    level: Level::Ok,
+                    detail: format!("CC hook {event:?} reached the server (session {})", render::short_id(&s.id)),
+                }
+            }
+            None => turns += 1,
+        }
+    }
+    Check {
+        name,
+        level: Level::Warn,
+        detail: format!("no hook event in the history of the last {turns} session(s); hooks may not reach the server"),
+    }
+}
+
+/// The name of the first hook event in a session's history, reading at most 3 s.
+async fn hook_seen(client: &mut super::Client, id: &str) -> Option<String> {
+    use futures::StreamExt as _;
+    use pb::watch_session_response::Item;
+    let req = pb::WatchSessionRequest {
+        session_id: id.to_string(),
+        start_revision: 1,
+        heartbeat_interval: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+        ..Default::default()
+    };
+    let read = async {
+        let mut stream = client.watch_session(req).await.ok()?.into_inner();
+        while let Some(Ok(item)) = stream.next().await {
+            match item.item {
+                Some(Item::Event(e)) => {
+                    if let Some(ev) = e.evidence.filter(|ev| ev.source == EvidenceSource::Hook as i32) {
+                        return Some(ev.hook_event);
+                    }
+                }
+                Some(Item::Heartbeat(_)) => return None,
+                _ => {}
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(3), read).await.ok().flatten()
 }
 
 #[cfg(test)]
@@ -323,10 +265,7 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(
-            host_port("http://127.0.0.1:50051"),
-            Some(("127.0.0.1".into(), 50051))
-        );
+        assert_eq!(host_port("http://127.0.0.1:50051"), Some(("127.0.0.1".into(), 50051)));
         assert_eq!(host_port("localhost:7"), Some(("localhost".into(), 7)));
         assert_eq!(host_port("http://[::1]:9/"), Some(("::1".into(), 9)));
         assert!(is_local_address("http://127.0.0.1:1"));

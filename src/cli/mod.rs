@@ -21,8 +21,8 @@ use tokio::sync::watch;
 pub use connect::{connect, request, Client, ConnectOptions};
 
 use crate::proto::v1::{
-    self as pb, pending_interaction::Content, watch_events_response, watch_session_response,
-    EntryKind, EventKind, InteractionKind, MessageKind, PendingInteraction, Session, SessionState,
+    self as pb, pending_interaction::Content, watch_events_response, watch_session_response, EntryKind, EventKind,
+    InteractionKind, MessageKind, PendingInteraction, Session, SessionState,
 };
 use render::{state_name, status_text};
 use term::{Spinner, Style};
@@ -53,7 +53,7 @@ pub enum CliCommand {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Start CC in DIR (optionally with a first prompt) and print the session id.
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// Show one session: state, pending interactions, last messages.
     Show(ShowArgs),
     /// Send a prompt (or a slash command / bash line) to a session.
@@ -129,10 +129,7 @@ impl WaitFlags {
     fn options(&self) -> Option<pb::WaitOptions> {
         (self.wait || !self.until.is_empty()).then(|| pb::WaitOptions {
             states: self.until.iter().map(|s| *s as i32).collect(),
-            timeout: Some(prost_types::Duration {
-                seconds: self.timeout as i64,
-                nanos: 0,
-            }),
+            timeout: Some(prost_types::Duration { seconds: self.timeout as i64, nanos: 0 }),
         })
     }
 }
@@ -397,7 +394,7 @@ async fn dispatch(cmd: CliCommand, conn: &ConnectOptions) -> anyhow::Result<i32>
     let t = conn.timeout;
     match cmd {
         CliCommand::Ls(a) => ls(&mut client, t, a).await,
-        CliCommand::New(a) => new(&mut client, t, a).await,
+        CliCommand::New(a) => new(&mut client, t, *a).await,
         CliCommand::Show(a) => show(&mut client, t, a).await,
         CliCommand::Send(a) => send(&mut client, t, a).await,
         CliCommand::Answer(a) => answer(&mut client, t, a).await,
@@ -411,13 +408,7 @@ async fn dispatch(cmd: CliCommand, conn: &ConnectOptions) -> anyhow::Result<i32>
         CliCommand::Wait(a) => wait_cmd(&mut client, t, a).await,
         CliCommand::Interrupt(a) => {
             let r = client
-                .interrupt(request(
-                    pb::InterruptRequest {
-                        session_id: a.id,
-                        request_id: String::new(),
-                    },
-                    t,
-                ))
+                .interrupt(request(pb::InterruptRequest { session_id: a.id, request_id: String::new() }, t))
                 .await?
                 .into_inner();
             print_key_result("interrupt", r.session.as_ref(), r.observed);
@@ -425,13 +416,7 @@ async fn dispatch(cmd: CliCommand, conn: &ConnectOptions) -> anyhow::Result<i32>
         }
         CliCommand::Escape(a) => {
             let r = client
-                .escape(request(
-                    pb::EscapeRequest {
-                        session_id: a.id,
-                        request_id: String::new(),
-                    },
-                    t,
-                ))
+                .escape(request(pb::EscapeRequest { session_id: a.id, request_id: String::new() }, t))
                 .await?
                 .into_inner();
             print_key_result("escape", r.session.as_ref(), r.observed);
@@ -452,10 +437,8 @@ fn print_key_result(what: &str, s: Option<&Session>, observed: bool) {
 
 /// The deadline of a call that waits `wait` server-side.
 fn wait_deadline(base: Duration, wait: Option<&pb::WaitOptions>) -> Duration {
-    let w = wait
-        .and_then(|w| w.timeout.as_ref())
-        .map(|d| Duration::from_secs(d.seconds.max(0) as u64))
-        .unwrap_or_default();
+    let w =
+        wait.and_then(|w| w.timeout.as_ref()).map(|d| Duration::from_secs(d.seconds.max(0) as u64)).unwrap_or_default();
     base + w + Duration::from_secs(15)
 }
 
@@ -467,10 +450,7 @@ pub async fn list_all(
 ) -> anyhow::Result<Vec<Session>> {
     let mut out = Vec::new();
     loop {
-        let resp = client
-            .list_sessions(request(req.clone(), t))
-            .await?
-            .into_inner();
+        let resp = client.list_sessions(request(req.clone(), t)).await?.into_inner();
         out.extend(resp.sessions);
         if resp.next_page_token.is_empty() || resp.next_page_token == req.page_token {
             break;
@@ -481,27 +461,15 @@ pub async fn list_all(
 }
 
 fn abs_dir(p: &Path) -> anyhow::Result<String> {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(p)
-    };
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
     // Canonicalise when it exists locally (the server may be remote: then keep the absolute path as given).
-    Ok(std::fs::canonicalize(&abs)
-        .unwrap_or(abs)
-        .to_string_lossy()
-        .into_owned())
+    Ok(std::fs::canonicalize(&abs).unwrap_or(abs).to_string_lossy().into_owned())
 }
 
 async fn ls(client: &mut Client, t: Duration, a: LsArgs) -> anyhow::Result<i32> {
     let req = pb::ListSessionsRequest {
         states: a.state.iter().map(|s| *s as i32).collect(),
-        work_dir: a
-            .work_dir
-            .as_deref()
-            .map(abs_dir)
-            .transpose()?
-            .unwrap_or_default(),
+        work_dir: a.work_dir.as_deref().map(abs_dir).transpose()?.unwrap_or_default(),
         labels: a.label.into_iter().collect(),
         page_size: 500,
         page_token: String::new(),
@@ -523,11 +491,7 @@ async fn ls(client: &mut Client, t: Duration, a: LsArgs) -> anyhow::Result<i32> 
         .map(|s| {
             vec![
                 s.id.clone(),
-                if s.name.is_empty() {
-                    "-".into()
-                } else {
-                    s.name.clone()
-                },
+                if s.name.is_empty() { "-".into() } else { s.name.clone() },
                 state_name(s.state),
                 render::pending_summary(s),
                 s.work_dir.clone(),
@@ -535,13 +499,7 @@ async fn ls(client: &mut Client, t: Duration, a: LsArgs) -> anyhow::Result<i32> 
             ]
         })
         .collect();
-    print!(
-        "{}",
-        render::table(
-            &["ID", "NAME", "STATE", "PENDING", "WORK DIR", "AGE"],
-            &rows
-        )
-    );
+    print!("{}", render::table(&["ID", "NAME", "STATE", "PENDING", "WORK DIR", "AGE"], &rows));
     Ok(EXIT_OK)
 }
 
@@ -575,19 +533,11 @@ where
 
 async fn follow_states(mut client: Client, session_id: Option<String>, tx: watch::Sender<String>) {
     let show = |state: i32, stable: bool| {
-        let _ = tx.send(format!(
-            "{}{}",
-            state_name(state),
-            if stable { " (stable)" } else { "" }
-        ));
+        let _ = tx.send(format!("{}{}", state_name(state), if stable { " (stable)" } else { "" }));
     };
     match session_id {
         Some(id) => {
-            let req = pb::WatchSessionRequest {
-                session_id: id,
-                include_snapshot: true,
-                ..Default::default()
-            };
+            let req = pb::WatchSessionRequest { session_id: id, include_snapshot: true, ..Default::default() };
             let Ok(resp) = client.watch_session(req).await else {
                 return;
             };
@@ -633,12 +583,7 @@ fn check_wait(wait: Option<&pb::WaitResult>, session: Option<&Session>) -> anyho
 
 /// After a wait: state on stderr; the question/permission or the last assistant message on stdout.
 fn print_after_wait(s: &Session) {
-    eprintln!(
-        "{}: {}{}",
-        render::short_id(&s.id),
-        state_name(s.state),
-        if s.stable { " (stable)" } else { "" }
-    );
+    eprintln!("{}: {}{}", render::short_id(&s.id), state_name(s.state), if s.stable { " (stable)" } else { "" });
     if !s.pending_interactions.is_empty() {
         for p in &s.pending_interactions {
             print!("{}", render::interaction_text(p));
@@ -669,18 +614,11 @@ async fn new(client: &mut Client, t: Duration, a: NewArgs) -> anyhow::Result<i32
     let deadline = wait_deadline(t, wait.as_ref());
     let mut rpc = client.clone();
     let call = rpc.create_session(request(req, deadline));
-    let resp = if wait.is_some() {
-        with_spinner(client, "starting", None, call).await
-    } else {
-        call.await
-    }?
-    .into_inner();
+    let resp =
+        if wait.is_some() { with_spinner(client, "starting", None, call).await } else { call.await }?.into_inner();
     let session = resp.session.context("server returned no session")?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&render::session_json(&session))?
-        );
+        println!("{}", serde_json::to_string_pretty(&render::session_json(&session))?);
     } else {
         println!("{}", session.id);
     }
@@ -695,12 +633,7 @@ async fn new(client: &mut Client, t: Duration, a: NewArgs) -> anyhow::Result<i32
 
 /// For `new --wait`: stdout carries only the id, so everything else goes to stderr.
 fn print_after_wait_stderr(s: &Session) {
-    eprintln!(
-        "{}: {}{}",
-        render::short_id(&s.id),
-        state_name(s.state),
-        if s.stable { " (stable)" } else { "" }
-    );
+    eprintln!("{}: {}{}", render::short_id(&s.id), state_name(s.state), if s.stable { " (stable)" } else { "" });
     for p in &s.pending_interactions {
         eprint!("{}", render::interaction_text(p));
     }
@@ -708,12 +641,7 @@ fn print_after_wait_stderr(s: &Session) {
 
 async fn get_session(client: &mut Client, t: Duration, id: &str) -> anyhow::Result<Session> {
     client
-        .get_session(request(
-            pb::GetSessionRequest {
-                session_id: id.to_string(),
-            },
-            t,
-        ))
+        .get_session(request(pb::GetSessionRequest { session_id: id.to_string() }, t))
         .await?
         .into_inner()
         .session
@@ -762,11 +690,7 @@ pub async fn last_entries(
 
 async fn show(client: &mut Client, t: Duration, a: ShowArgs) -> anyhow::Result<i32> {
     let s = get_session(client, t, &a.id).await?;
-    let kinds = [
-        EntryKind::UserText,
-        EntryKind::AssistantText,
-        EntryKind::ToolUse,
-    ];
+    let kinds = [EntryKind::UserText, EntryKind::AssistantText, EntryKind::ToolUse];
     // The transcript may not exist yet (CC starting): show the session anyway.
     let entries = match last_entries(client, t, &s.id, &kinds, a.messages).await {
         Ok(e) => e,
@@ -779,14 +703,11 @@ async fn show(client: &mut Client, t: Duration, a: ShowArgs) -> anyhow::Result<i
     };
     if a.json {
         let mut v = render::session_json(&s);
-        v["last_messages"] =
-            serde_json::Value::Array(entries.iter().map(render::entry_json).collect());
+        v["last_messages"] = serde_json::Value::Array(entries.iter().map(render::entry_json).collect());
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(EXIT_OK);
     }
-    let style = Style {
-        color: term::stdout_color(),
-    };
+    let style = Style { color: term::stdout_color() };
     print!("{}", session_text(&s, &style));
     if !s.pending_interactions.is_empty() {
         println!("\n{}", style.bold("Pending interactions:"));
@@ -812,18 +733,14 @@ pub fn session_text(s: &Session, style: &Style) -> String {
     let mut out = String::new();
     let mut kv = |k: &str, v: String| {
         if !v.is_empty() {
-            out.push_str(&format!("{:<11}{v}\n", format!("{k}:")));
+            out.push_str(&format!("{:<12}{v}\n", format!("{k}:")));
         }
     };
     kv("id", s.id.clone());
     kv("name", s.name.clone());
     let stable = if s.stable { "stable" } else { "not stable" };
     let ev = render::evidence_text(s.evidence.as_ref());
-    let ev = if ev.is_empty() {
-        String::new()
-    } else {
-        format!("  [{ev}]")
-    };
+    let ev = if ev.is_empty() { String::new() } else { format!("  [{ev}]") };
     kv(
         "state",
         format!(
@@ -836,11 +753,7 @@ pub fn session_text(s: &Session, style: &Style) -> String {
     kv("work dir", s.work_dir.clone());
     kv(
         "created",
-        format!(
-            "{} ({} ago)",
-            render::rfc3339(s.create_time.as_ref()),
-            render::age(s.create_time.as_ref(), now)
-        ),
+        format!("{} ({} ago)", render::rfc3339(s.create_time.as_ref()), render::age(s.create_time.as_ref(), now)),
     );
     let mut cc = vec![];
     if !s.cc_version.is_empty() {
@@ -861,34 +774,15 @@ pub fn session_text(s: &Session, style: &Style) -> String {
     kv("tmux pane", s.tmux_pane.clone());
     kv("transcript", s.transcript_path.clone());
     if let Some(st) = s.stall.as_ref().filter(|st| st.stalled) {
-        kv(
-            "stalled",
-            format!(
-                "no progress since {}",
-                render::rfc3339(st.last_progress_time.as_ref())
-            ),
-        );
+        kv("stalled", format!("no progress since {}", render::rfc3339(st.last_progress_time.as_ref())));
     }
     kv("error", s.error_message.clone());
     if let Some(x) = &s.exit {
-        let status = x
-            .exit_status
-            .map(|c| format!(" (status {c})"))
-            .unwrap_or_default();
-        kv(
-            "exited",
-            format!(
-                "{}{status} at {}",
-                x.reason,
-                render::rfc3339(x.exit_time.as_ref())
-            ),
-        );
+        let status = x.exit_status.map(|c| format!(" (status {c})")).unwrap_or_default();
+        kv("exited", format!("{}{status} at {}", x.reason, render::rfc3339(x.exit_time.as_ref())));
     }
     if !s.last_assistant_message.is_empty() {
-        kv(
-            "last reply",
-            render::truncate(&render::first_line(&s.last_assistant_message), 100),
-        );
+        kv("last reply", render::truncate(&render::first_line(&s.last_assistant_message), 100));
     }
     out
 }
@@ -922,12 +816,9 @@ async fn send(client: &mut Client, t: Duration, a: SendArgs) -> anyhow::Result<i
     };
     let mut rpc = client.clone();
     let call = rpc.send_message(request(req, wait_deadline(t, wait.as_ref())));
-    let resp = if wait.is_some() {
-        with_spinner(client, "waiting", Some(a.id.clone()), call).await
-    } else {
-        call.await
-    }?
-    .into_inner();
+    let resp =
+        if wait.is_some() { with_spinner(client, "waiting", Some(a.id.clone()), call).await } else { call.await }?
+            .into_inner();
     let s = resp.session.context("server returned no session")?;
     if wait.is_some() {
         check_wait(resp.wait_result.as_ref(), Some(&s))?;
@@ -938,11 +829,7 @@ async fn send(client: &mut Client, t: Duration, a: SendArgs) -> anyhow::Result<i
             "delivered to {} at revision {}{}",
             render::short_id(&s.id),
             resp.delivered_revision,
-            if ev.is_empty() {
-                String::new()
-            } else {
-                format!(" [{ev}]")
-            }
+            if ev.is_empty() { String::new() } else { format!(" [{ev}]") }
         );
     }
     Ok(EXIT_OK)
@@ -961,30 +848,17 @@ fn pick_interaction(
             .iter()
             .find(|p| p.id == id)
             .cloned()
-            .unwrap_or(PendingInteraction {
-                id,
-                ..Default::default()
-            }));
+            .unwrap_or(PendingInteraction { id, ..Default::default() }));
     }
-    let matching: Vec<&PendingInteraction> = s
-        .pending_interactions
-        .iter()
-        .filter(|p| kinds.iter().any(|k| *k as i32 == p.kind))
-        .collect();
+    let matching: Vec<&PendingInteraction> =
+        s.pending_interactions.iter().filter(|p| kinds.iter().any(|k| *k as i32 == p.kind)).collect();
     match matching.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(anyhow::anyhow!(
-            "no {what} is pending in session {} (state {})",
-            s.id,
-            state_name(s.state)
-        )),
+        [] => Err(anyhow::anyhow!("no {what} is pending in session {} (state {})", s.id, state_name(s.state))),
         many => Err(UsageError(format!(
             "{} {what}s are pending; give one of: {}",
             many.len(),
-            many.iter()
-                .map(|p| p.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
         ))
         .into()),
     }
@@ -993,10 +867,7 @@ fn pick_interaction(
 /// Splits `QUESTION=VALUE` when QUESTION names a question (text or header), else the first question.
 fn split_question<'a>(arg: &'a str, questions: &[pb::Question]) -> (Option<usize>, &'a str) {
     if let Some((k, v)) = arg.split_once('=') {
-        if let Some(i) = questions
-            .iter()
-            .position(|q| q.question == k || (!q.header.is_empty() && q.header == k))
-        {
+        if let Some(i) = questions.iter().position(|q| q.question == k || (!q.header.is_empty() && q.header == k)) {
             return (Some(i), v);
         }
     }
@@ -1012,19 +883,13 @@ pub fn build_answers(
     let mut answers: Vec<pb::QuestionAnswer> = Vec::new();
     let key_of = |i: Option<usize>| -> String {
         let i = i.unwrap_or(0);
-        questions
-            .get(i)
-            .map(|q| q.question.clone())
-            .unwrap_or_default()
+        questions.get(i).map(|q| q.question.clone()).unwrap_or_default()
     };
     let mut slot = |key: String| -> usize {
         match answers.iter().position(|a| a.question == key) {
             Some(i) => i,
             None => {
-                answers.push(pb::QuestionAnswer {
-                    question: key,
-                    ..Default::default()
-                });
+                answers.push(pb::QuestionAnswer { question: key, ..Default::default() });
                 answers.len() - 1
             }
         }
@@ -1065,10 +930,7 @@ pub fn build_answers(
         answers[i].free_text = text;
     }
     if answers.is_empty() {
-        return Err(UsageError(
-            "give the answer with --option LABEL (or its number) or --text TEXT".into(),
-        )
-        .into());
+        return Err(UsageError("give the answer with --option LABEL (or its number) or --text TEXT".into()).into());
     }
     Ok(answers)
 }
@@ -1115,27 +977,13 @@ async fn answer(client: &mut Client, t: Duration, a: AnswerArgs) -> anyhow::Resu
     };
     let mut rpc = client.clone();
     let call = rpc.answer_question(request(req, wait_deadline(t, wait.as_ref())));
-    let r = if wait.is_some() {
-        with_spinner(client, "waiting", Some(s.id.clone()), call).await
-    } else {
-        call.await
-    }?
-    .into_inner();
-    print_answer_result(
-        "answered",
-        &p.id,
-        r.path,
-        r.session.as_ref(),
-        r.wait_result.as_ref(),
-    )
+    let r = if wait.is_some() { with_spinner(client, "waiting", Some(s.id.clone()), call).await } else { call.await }?
+        .into_inner();
+    print_answer_result("answered", &p.id, r.path, r.session.as_ref(), r.wait_result.as_ref())
 }
 
-const APPROVABLE: [InteractionKind; 4] = [
-    InteractionKind::Permission,
-    InteractionKind::Bash,
-    InteractionKind::Plan,
-    InteractionKind::Trust,
-];
+const APPROVABLE: [InteractionKind; 4] =
+    [InteractionKind::Permission, InteractionKind::Bash, InteractionKind::Plan, InteractionKind::Trust];
 
 async fn approve(client: &mut Client, t: Duration, a: ApproveArgs) -> anyhow::Result<i32> {
     let s = get_session(client, t, &a.id).await?;
@@ -1144,34 +992,16 @@ async fn approve(client: &mut Client, t: Duration, a: ApproveArgs) -> anyhow::Re
     let req = pb::ApprovePermissionRequest {
         session_id: s.id.clone(),
         interaction_id: p.id.clone(),
-        scope: if a.always {
-            pb::ApprovalScope::Session
-        } else {
-            pb::ApprovalScope::Once
-        } as i32,
-        plan_mode: if a.auto {
-            pb::PlanApprovalMode::Auto
-        } else {
-            pb::PlanApprovalMode::Manual
-        } as i32,
+        scope: if a.always { pb::ApprovalScope::Session } else { pb::ApprovalScope::Once } as i32,
+        plan_mode: if a.auto { pb::PlanApprovalMode::Auto } else { pb::PlanApprovalMode::Manual } as i32,
         request_id: String::new(),
         wait: wait.clone(),
     };
     let mut rpc = client.clone();
     let call = rpc.approve_permission(request(req, wait_deadline(t, wait.as_ref())));
-    let r = if wait.is_some() {
-        with_spinner(client, "waiting", Some(s.id.clone()), call).await
-    } else {
-        call.await
-    }?
-    .into_inner();
-    print_answer_result(
-        "approved",
-        &p.id,
-        r.path,
-        r.session.as_ref(),
-        r.wait_result.as_ref(),
-    )
+    let r = if wait.is_some() { with_spinner(client, "waiting", Some(s.id.clone()), call).await } else { call.await }?
+        .into_inner();
+    print_answer_result("approved", &p.id, r.path, r.session.as_ref(), r.wait_result.as_ref())
 }
 
 async fn reject(client: &mut Client, t: Duration, a: RejectArgs) -> anyhow::Result<i32> {
@@ -1187,19 +1017,9 @@ async fn reject(client: &mut Client, t: Duration, a: RejectArgs) -> anyhow::Resu
     };
     let mut rpc = client.clone();
     let call = rpc.reject_permission(request(req, wait_deadline(t, wait.as_ref())));
-    let r = if wait.is_some() {
-        with_spinner(client, "waiting", Some(s.id.clone()), call).await
-    } else {
-        call.await
-    }?
-    .into_inner();
-    print_answer_result(
-        "rejected",
-        &p.id,
-        r.path,
-        r.session.as_ref(),
-        r.wait_result.as_ref(),
-    )
+    let r = if wait.is_some() { with_spinner(client, "waiting", Some(s.id.clone()), call).await } else { call.await }?
+        .into_inner();
+    print_answer_result("rejected", &p.id, r.path, r.session.as_ref(), r.wait_result.as_ref())
 }
 
 fn print_event(style: &Style, e: &pb::SessionEvent, with_session: bool, json: bool) {
@@ -1211,30 +1031,17 @@ fn print_event(style: &Style, e: &pb::SessionEvent, with_session: bool, json: bo
     let rest = if e.kind == EventKind::StateChanged as i32 {
         // Colour only the new state name.
         let name = state_name(e.state);
-        rest.replacen(
-            &format!("-> {name}"),
-            &format!("-> {}", style.state(e.state, &name)),
-            1,
-        )
+        rest.replacen(&format!("-> {name}"), &format!("-> {}", style.state(e.state, &name)), 1)
     } else {
         rest
     };
-    println!(
-        "{} {} {rest}",
-        style.dim(&prefix),
-        style.kind(&format!("{kind:<20}"))
-    );
+    println!("{} {} {rest}", style.dim(&prefix), style.kind(&format!("{kind:<20}")));
 }
 
 async fn watch_cmd(client: &mut Client, a: WatchArgs) -> anyhow::Result<i32> {
-    let style = Style {
-        color: term::stdout_color(),
-    };
+    let style = Style { color: term::stdout_color() };
     if a.all {
-        let req = pb::WatchEventsRequest {
-            start_sequence: a.from.unwrap_or(0),
-            ..Default::default()
-        };
+        let req = pb::WatchEventsRequest { start_sequence: a.from.unwrap_or(0), ..Default::default() };
         let mut stream = client.watch_events(req).await?.into_inner();
         while let Some(item) = stream.next().await {
             if let Some(watch_events_response::Item::Event(e)) = item?.item {
@@ -1256,17 +1063,14 @@ async fn watch_cmd(client: &mut Client, a: WatchArgs) -> anyhow::Result<i32> {
         match item?.item {
             Some(watch_session_response::Item::Snapshot(s)) => {
                 if a.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"snapshot": render::session_json(&s)})
-                    );
+                    println!("{}", serde_json::json!({"snapshot": render::session_json(&s)}));
                 } else {
                     println!(
                         "{} {} {} {}",
                         style.dim(&format!(
-                            "{} #{}",
+                            "{} {:<5}",
                             render::clock(s.update_time.as_ref()),
-                            s.revision
+                            format!("#{}", s.revision)
                         )),
                         style.kind(&format!("{:<20}", "SNAPSHOT")),
                         style.state(s.state, &state_name(s.state)),
@@ -1333,10 +1137,7 @@ async fn logs(client: &mut Client, t: Duration, a: LogsArgs) -> anyhow::Result<i
     let req = pb::WatchSessionRequest {
         session_id: id.clone(),
         include_snapshot: true,
-        heartbeat_interval: Some(prost_types::Duration {
-            seconds: 1,
-            nanos: 0,
-        }),
+        heartbeat_interval: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
         ..Default::default()
     };
     let mut stream = client.watch_session(req).await.ok().map(|r| r.into_inner());
@@ -1352,9 +1153,7 @@ async fn logs(client: &mut Client, t: Duration, a: LogsArgs) -> anyhow::Result<i
             return Ok(EXIT_OK);
         }
         let next = match stream.as_mut() {
-            Some(s) => tokio::time::timeout(Duration::from_secs(2), s.next())
-                .await
-                .ok(),
+            Some(s) => tokio::time::timeout(Duration::from_secs(2), s.next()).await.ok(),
             None => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 None
@@ -1380,22 +1179,19 @@ async fn logs(client: &mut Client, t: Duration, a: LogsArgs) -> anyhow::Result<i
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<tonic::Status>()
-        .is_some_and(|s| s.code() == tonic::Code::NotFound)
-        && !e
-            .downcast_ref::<tonic::Status>()
-            .and_then(render::status_reason)
-            .is_some_and(|r| r == "SESSION_NOT_FOUND")
+    // NOT_FOUND for the transcript, not for the session itself.
+    match e.downcast_ref::<tonic::Status>() {
+        Some(s) => {
+            s.code() == tonic::Code::NotFound && render::status_reason(s).as_deref() != Some("SESSION_NOT_FOUND")
+        }
+        None => false,
+    }
 }
 
 async fn screen(client: &mut Client, t: Duration, a: ScreenArgs) -> anyhow::Result<i32> {
     let r = client
         .capture_screen(request(
-            pb::CaptureScreenRequest {
-                session_id: a.id,
-                ansi: a.ansi,
-                scrollback_lines: a.scrollback,
-            },
+            pb::CaptureScreenRequest { session_id: a.id, ansi: a.ansi, scrollback_lines: a.scrollback },
             t,
         ))
         .await?
@@ -1410,13 +1206,7 @@ async fn screen(client: &mut Client, t: Duration, a: ScreenArgs) -> anyhow::Resu
 
 async fn kill(client: &mut Client, t: Duration, id: &str) -> anyhow::Result<i32> {
     let r = client
-        .delete_session(request(
-            pb::DeleteSessionRequest {
-                session_id: id.to_string(),
-                request_id: String::new(),
-            },
-            t,
-        ))
+        .delete_session(request(pb::DeleteSessionRequest { session_id: id.to_string(), request_id: String::new() }, t))
         .await?
         .into_inner();
     let s = r.session.context("server returned no session")?;
@@ -1441,22 +1231,14 @@ async fn wait_cmd(client: &mut Client, t: Duration, a: WaitArgs) -> anyhow::Resu
     }
     let wait = pb::WaitOptions {
         states: a.until.iter().map(|s| *s as i32).collect(),
-        timeout: Some(prost_types::Duration {
-            seconds: a.timeout as i64,
-            nanos: 0,
-        }),
+        timeout: Some(prost_types::Duration { seconds: a.timeout as i64, nanos: 0 }),
     };
     let deadline = wait_deadline(t, Some(&wait));
-    let req = pb::WaitSessionRequest {
-        session_id: a.id.clone(),
-        after_revision: a.after.unwrap_or(0),
-        wait: Some(wait),
-    };
+    let req =
+        pb::WaitSessionRequest { session_id: a.id.clone(), after_revision: a.after.unwrap_or(0), wait: Some(wait) };
     let mut rpc = client.clone();
     let call = rpc.wait_session(request(req, deadline));
-    let r = with_spinner(client, "waiting", Some(a.id.clone()), call)
-        .await?
-        .into_inner();
+    let r = with_spinner(client, "waiting", Some(a.id.clone()), call).await?.into_inner();
     check_wait(r.wait_result.as_ref(), r.session.as_ref())?;
     if let Some(s) = &r.session {
         print_after_wait(s);
@@ -1464,16 +1246,8 @@ async fn wait_cmd(client: &mut Client, t: Duration, a: WaitArgs) -> anyhow::Resu
     Ok(EXIT_OK)
 }
 
-async fn attach(
-    client: &mut Client,
-    t: Duration,
-    id: &str,
-    conn: &ConnectOptions,
-) -> anyhow::Result<i32> {
-    let info = client
-        .get_server_info(request(pb::GetServerInfoRequest {}, t))
-        .await?
-        .into_inner();
+async fn attach(client: &mut Client, t: Duration, id: &str, conn: &ConnectOptions) -> anyhow::Result<i32> {
+    let info = client.get_server_info(request(pb::GetServerInfoRequest {}, t)).await?.into_inner();
     let s = get_session(client, t, id).await?;
     if s.state == SessionState::Exited as i32 {
         anyhow::bail!("session {} has exited; nothing to attach to", s.id);
@@ -1482,10 +1256,7 @@ async fn attach(
         anyhow::bail!("the server did not report the session's tmux pane/socket");
     }
     if !doctor::is_local_address(&conn.address) {
-        eprintln!(
-            "aegis: warning: the server at {} may be remote; attach only works on its machine",
-            conn.address
-        );
+        eprintln!("aegis: warning: the server at {} may be remote; attach only works on its machine", conn.address);
     }
     let tmux = |args: &[&str]| {
         let mut c = std::process::Command::new("tmux");
@@ -1493,23 +1264,14 @@ async fn attach(
         c
     };
     // The pane's window, as `session:@window`, so the right window is selected.
-    let target = tmux(&[
-        "display-message",
-        "-p",
-        "-t",
-        &s.tmux_pane,
-        "#{session_name}:#{window_id}",
-    ])
-    .output()
-    .ok()
-    .filter(|o| o.status.success())
-    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    .filter(|t| !t.is_empty())
-    .unwrap_or_else(|| s.tmux_pane.clone());
-    eprintln!(
-        "attaching to {} (tmux -L {} attach -t {target}); detach with Ctrl-b d",
-        s.id, info.tmux_socket
-    );
+    let target = tmux(&["display-message", "-p", "-t", &s.tmux_pane, "#{session_name}:#{window_id}"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| s.tmux_pane.clone());
+    eprintln!("attaching to {} (tmux -L {} attach -t {target}); detach with Ctrl-b d", s.id, info.tmux_socket);
     let mut cmd = tmux(&["attach-session", "-t", &target]);
     // Inside tmux, attaching to another server would be refused; nesting is what the user asked for.
     cmd.env_remove("TMUX");
@@ -1536,21 +1298,32 @@ mod tests {
             question: text.into(),
             options: labels
                 .iter()
-                .map(|l| pb::ChoiceOption {
-                    label: l.to_string(),
-                    description: String::new(),
-                })
+                .map(|l| pb::ChoiceOption { label: l.to_string(), description: String::new() })
                 .collect(),
             multi_select: false,
         }
     }
 
     #[test]
+    fn interaction_defaulting() {
+        let pi = |id: &str, kind: InteractionKind| PendingInteraction {
+            id: id.into(),
+            kind: kind as i32,
+            ..Default::default()
+        };
+        let mut s = Session { pending_interactions: vec![pi("q1", InteractionKind::Question)], ..Default::default() };
+        assert_eq!(pick_interaction(&s, None, &[InteractionKind::Question], "question").unwrap().id, "q1");
+        assert!(pick_interaction(&s, None, &APPROVABLE, "permission").is_err());
+        s.pending_interactions.push(pi("b1", InteractionKind::Bash));
+        s.pending_interactions.push(pi("b2", InteractionKind::Bash));
+        let e = pick_interaction(&s, None, &APPROVABLE, "permission").unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some_and(|u| u.0.contains("b1, b2")), "{e}");
+        assert_eq!(pick_interaction(&s, Some("b2".into()), &APPROVABLE, "permission").unwrap().id, "b2");
+    }
+
+    #[test]
     fn answers_from_flags() {
-        let qs = vec![
-            q("Which colour?", "Colour", &["Red", "Blue"]),
-            q("Size?", "Size", &["S", "M", "3"]),
-        ];
+        let qs = vec![q("Which colour?", "Colour", &["Red", "Blue"]), q("Size?", "Size", &["S", "M", "3"])];
         let a = build_answers(&qs, &["2".into(), "Size=3".into()], &[]).unwrap();
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].question, "Which colour?");
@@ -1559,10 +1332,7 @@ mod tests {
         assert_eq!(a[1].selected_labels, vec!["3"]);
         let a = build_answers(&qs, &[], &["Colour=green please".into()]).unwrap();
         assert_eq!(a[0].free_text, "green please");
-        assert!(build_answers(&qs, &[], &[])
-            .unwrap_err()
-            .downcast_ref::<UsageError>()
-            .is_some());
+        assert!(build_answers(&qs, &[], &[]).unwrap_err().downcast_ref::<UsageError>().is_some());
         assert!(build_answers(&qs, &["7".into()], &[]).is_err());
         // Unknown question content (interaction given explicitly, not pending): labels pass through.
         let a = build_answers(&[], &["a=b".into()], &[]).unwrap();

@@ -5,17 +5,14 @@ use serde_json::{json, Map, Value};
 use tonic_types::StatusExt as _;
 
 use crate::proto::v1::{
-    pending_interaction::Content, ChoiceOption, EntryKind, EventKind, Evidence, EvidenceSource,
-    InteractionKind, PendingInteraction, Session, SessionEvent, SessionState, TranscriptEntry,
+    pending_interaction::Content, ChoiceOption, EntryKind, EventKind, Evidence, EvidenceSource, InteractionKind,
+    PendingInteraction, Session, SessionEvent, SessionState, TranscriptEntry,
 };
 
 /// `IDLE` for `SESSION_STATE_IDLE`; the number for values this client does not know.
 pub fn state_name(state: i32) -> String {
     match SessionState::try_from(state) {
-        Ok(s) => s
-            .as_str_name()
-            .trim_start_matches("SESSION_STATE_")
-            .to_string(),
+        Ok(s) => s.as_str_name().trim_start_matches("SESSION_STATE_").to_string(),
         Err(_) => format!("STATE_{state}"),
     }
 }
@@ -23,21 +20,14 @@ pub fn state_name(state: i32) -> String {
 /// Parses `idle`, `IDLE`, `SESSION_STATE_IDLE`, `ask-question`.
 pub fn parse_state(s: &str) -> Option<SessionState> {
     let up = s.trim().to_ascii_uppercase().replace('-', "_");
-    let full = if up.starts_with("SESSION_STATE_") {
-        up
-    } else {
-        format!("SESSION_STATE_{up}")
-    };
+    let full = if up.starts_with("SESSION_STATE_") { up } else { format!("SESSION_STATE_{up}") };
     SessionState::from_str_name(&full).filter(|s| *s != SessionState::Unspecified)
 }
 
 /// `QUESTION` for `INTERACTION_KIND_QUESTION`.
 pub fn interaction_kind_name(kind: i32) -> String {
     match InteractionKind::try_from(kind) {
-        Ok(k) => k
-            .as_str_name()
-            .trim_start_matches("INTERACTION_KIND_")
-            .to_string(),
+        Ok(k) => k.as_str_name().trim_start_matches("INTERACTION_KIND_").to_string(),
         Err(_) => format!("KIND_{kind}"),
     }
 }
@@ -45,10 +35,7 @@ pub fn interaction_kind_name(kind: i32) -> String {
 /// `STATE_CHANGED` for `EVENT_KIND_STATE_CHANGED`.
 pub fn event_kind_name(kind: i32) -> String {
     match EventKind::try_from(kind) {
-        Ok(k) => k
-            .as_str_name()
-            .trim_start_matches("EVENT_KIND_")
-            .to_string(),
+        Ok(k) => k.as_str_name().trim_start_matches("EVENT_KIND_").to_string(),
         Err(_) => format!("EVENT_{kind}"),
     }
 }
@@ -56,10 +43,7 @@ pub fn event_kind_name(kind: i32) -> String {
 /// `ASSISTANT_TEXT` for `ENTRY_KIND_ASSISTANT_TEXT`.
 pub fn entry_kind_name(kind: i32) -> String {
     match EntryKind::try_from(kind) {
-        Ok(k) => k
-            .as_str_name()
-            .trim_start_matches("ENTRY_KIND_")
-            .to_string(),
+        Ok(k) => k.as_str_name().trim_start_matches("ENTRY_KIND_").to_string(),
         Err(_) => format!("ENTRY_{kind}"),
     }
 }
@@ -67,10 +51,7 @@ pub fn entry_kind_name(kind: i32) -> String {
 /// `HOOK` for `EVIDENCE_SOURCE_HOOK`.
 pub fn evidence_source_name(source: i32) -> String {
     match EvidenceSource::try_from(source) {
-        Ok(k) => k
-            .as_str_name()
-            .trim_start_matches("EVIDENCE_SOURCE_")
-            .to_string(),
+        Ok(k) => k.as_str_name().trim_start_matches("EVIDENCE_SOURCE_").to_string(),
         Err(_) => format!("SOURCE_{source}"),
     }
 }
@@ -78,22 +59,14 @@ pub fn evidence_source_name(source: i32) -> String {
 /// Parses an entry kind name (`assistant-text`, `ASSISTANT_TEXT`, `tool_use`).
 pub fn parse_entry_kind(s: &str) -> Option<EntryKind> {
     let up = s.trim().to_ascii_uppercase().replace('-', "_");
-    let full = if up.starts_with("ENTRY_KIND_") {
-        up
-    } else {
-        format!("ENTRY_KIND_{up}")
-    };
+    let full = if up.starts_with("ENTRY_KIND_") { up } else { format!("ENTRY_KIND_{up}") };
     EntryKind::from_str_name(&full).filter(|k| *k != EntryKind::Unspecified)
 }
 
 /// Parses an interaction kind name (`question`, `BASH`).
 pub fn parse_interaction_kind(s: &str) -> Option<InteractionKind> {
     let up = s.trim().to_ascii_uppercase().replace('-', "_");
-    let full = if up.starts_with("INTERACTION_KIND_") {
-        up
-    } else {
-        format!("INTERACTION_KIND_{up}")
-    };
+    let full = if up.starts_with("INTERACTION_KIND_") { up } else { format!("INTERACTION_KIND_{up}") };
     InteractionKind::from_str_name(&full).filter(|k| *k != InteractionKind::Unspecified)
 }
 
@@ -113,12 +86,7 @@ pub fn rfc3339(ts: Option<&prost_types::Timestamp>) -> String {
             let rem = secs.rem_euclid(86_400);
             let (y, m, d) = civil_from_days(days);
             let ms = ts.nanos.max(0) / 1_000_000;
-            format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-                rem / 3600,
-                (rem % 3600) / 60,
-                rem % 60
-            )
+            format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
         }
         _ => String::new(),
     }
@@ -154,10 +122,7 @@ pub fn age(ts: Option<&prost_types::Timestamp>, now: SystemTime) -> String {
     let Some(ts) = ts.filter(|t| t.seconds != 0) else {
         return "-".to_string();
     };
-    let secs = now
-        .duration_since(to_system_time(ts))
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = now.duration_since(to_system_time(ts)).map(|d| d.as_secs()).unwrap_or(0);
     human_secs(secs)
 }
 
@@ -183,11 +148,7 @@ pub fn pending_summary(s: &Session) -> String {
 fn short_interaction(p: &PendingInteraction) -> String {
     let kind = interaction_kind_name(p.kind).to_ascii_lowercase();
     let what = match &p.content {
-        Some(Content::Question(q)) => q
-            .questions
-            .first()
-            .map(|q| q.question.clone())
-            .unwrap_or_default(),
+        Some(Content::Question(q)) => q.questions.first().map(|q| q.question.clone()).unwrap_or_default(),
         Some(Content::Permission(pc)) => {
             if !pc.command.is_empty() {
                 pc.command.clone()
@@ -279,21 +240,9 @@ pub fn interaction_text(p: &PendingInteraction) -> String {
     match &p.content {
         Some(Content::Question(q)) => {
             for (i, question) in q.questions.iter().enumerate() {
-                let header = if question.header.is_empty() {
-                    String::new()
-                } else {
-                    format!("({}) ", question.header)
-                };
-                let multi = if question.multi_select {
-                    "  [multi-select]"
-                } else {
-                    ""
-                };
-                out.push_str(&format!(
-                    "  Q{}: {header}{}{multi}\n",
-                    i + 1,
-                    question.question
-                ));
+                let header = if question.header.is_empty() { String::new() } else { format!("({}) ", question.header) };
+                let multi = if question.multi_select { "  [multi-select]" } else { "" };
+                out.push_str(&format!("  Q{}: {header}{}{multi}\n", i + 1, question.question));
                 out.push_str(&options_text(&question.options, "      "));
             }
         }
@@ -316,15 +265,8 @@ pub fn interaction_text(p: &PendingInteraction) -> String {
                 out.push_str("  content:\n");
                 out.push_str(&indent(&truncate_lines(&pc.content, 20), "    "));
             }
-            if pc.command.is_empty()
-                && pc.file_path.is_empty()
-                && pc.url.is_empty()
-                && !pc.tool_input_json.is_empty()
-            {
-                out.push_str(&format!(
-                    "  input: {}\n",
-                    truncate(&pc.tool_input_json, 400)
-                ));
+            if pc.command.is_empty() && pc.file_path.is_empty() && pc.url.is_empty() && !pc.tool_input_json.is_empty() {
+                out.push_str(&format!("  input: {}\n", truncate(&pc.tool_input_json, 400)));
             }
         }
         Some(Content::Plan(plan)) => {
@@ -350,11 +292,7 @@ fn truncate_lines(text: &str, max: usize) -> String {
     if lines.len() <= max {
         text.to_string()
     } else {
-        format!(
-            "{}\n… ({} more lines)",
-            lines[..max].join("\n"),
-            lines.len() - max
-        )
+        format!("{}\n… ({} more lines)", lines[..max].join("\n"), lines.len() - max)
     }
 }
 
@@ -365,20 +303,15 @@ pub fn entry_text(e: &TranscriptEntry) -> String {
         EntryKind::UserText => format!("user: {}", e.text),
         EntryKind::AssistantText => format!("assistant: {}", e.text),
         EntryKind::Thinking => format!("thinking: {}", e.text),
-        EntryKind::ToolUse => format!(
-            "tool_use {} {} {}",
-            e.tool_name, e.tool_use_id, e.tool_input_json
-        ),
+        EntryKind::ToolUse => format!("tool_use {} {} {}", e.tool_name, e.tool_use_id, e.tool_input_json),
         EntryKind::ToolResult => {
             let err = if e.is_error { " (error)" } else { "" };
-            format!(
-                "tool_result {}{err}: {}",
-                e.tool_use_id,
-                truncate_lines(&e.text, 20)
-            )
+            format!("tool_result {}{err}: {}", e.tool_use_id, truncate_lines(&e.text, 20))
         }
         EntryKind::System => {
-            if e.subtype.is_empty() {
+            if e.text.is_empty() {
+                format!("system/{}", e.subtype)
+            } else if e.subtype.is_empty() {
                 format!("system: {}", e.text)
             } else {
                 format!("system/{}: {}", e.subtype, e.text)
@@ -403,13 +336,7 @@ pub fn evidence_text(e: Option<&Evidence>) -> String {
         parts.push(e.hook_event.clone());
     }
     if !e.screen_markers.is_empty() {
-        parts.push(
-            e.screen_markers
-                .iter()
-                .map(|m| format!("{m:?}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        parts.push(e.screen_markers.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(","));
     }
     if !e.transcript_record.is_empty() {
         parts.push(e.transcript_record.clone());
@@ -426,11 +353,7 @@ pub fn event_line(e: &SessionEvent, with_session: bool) -> (String, String, Stri
     let mut rest = String::new();
     match EventKind::try_from(e.kind).unwrap_or(EventKind::Unspecified) {
         EventKind::StateChanged => {
-            rest.push_str(&format!(
-                "{} -> {}",
-                state_name(e.previous_state),
-                state_name(e.state)
-            ));
+            rest.push_str(&format!("{} -> {}", state_name(e.previous_state), state_name(e.state)));
             if e.stable {
                 rest.push_str(" (stable)");
             }
@@ -450,15 +373,12 @@ pub fn event_line(e: &SessionEvent, with_session: bool) -> (String, String, Stri
         }
         _ => rest.push_str(&state_name(e.state)),
     }
-    if !e.detail.is_empty() {
-        rest.push_str(&format!("  {}", truncate(&first_line(&e.detail), 100)));
+    let detail = truncate(&first_line(&e.detail), 100);
+    if !detail.is_empty() && !rest.contains(&detail) {
+        rest.push_str(&format!("  {detail}"));
     }
-    let who = if with_session {
-        format!("{} ", short_id(&e.session_id))
-    } else {
-        String::new()
-    };
-    let prefix = format!("{} {who}#{}", clock(e.time.as_ref()), e.revision);
+    let who = if with_session { format!("{} ", short_id(&e.session_id)) } else { String::new() };
+    let prefix = format!("{} {who}{:<5}", clock(e.time.as_ref()), format!("#{}", e.revision));
     (prefix, kind, rest)
 }
 
@@ -480,10 +400,7 @@ pub fn status_text(status: &tonic::Status) -> String {
 
 /// The ErrorInfo reason of a gRPC error, when present.
 pub fn status_reason(status: &tonic::Status) -> Option<String> {
-    status
-        .get_details_error_info()
-        .map(|i| i.reason)
-        .filter(|r| !r.is_empty())
+    status.get_details_error_info().map(|i| i.reason).filter(|r| !r.is_empty())
 }
 
 fn ts_json(ts: Option<&prost_types::Timestamp>) -> Value {
@@ -560,10 +477,7 @@ pub fn interaction_json(p: &PendingInteraction) -> Value {
             m.insert("permission".into(), Value::Object(pm));
         }
         Some(Content::Plan(plan)) => {
-            m.insert(
-                "plan".into(),
-                json!({"plan": plan.plan, "plan_file_path": plan.plan_file_path}),
-            );
+            m.insert("plan".into(), json!({"plan": plan.plan, "plan_file_path": plan.plan_file_path}));
         }
         Some(Content::Trust(t)) => {
             m.insert("trust".into(), json!({"directory": t.directory}));
@@ -609,18 +523,9 @@ pub fn session_json(s: &Session) -> Value {
     m.insert("evidence".into(), evidence_json(s.evidence.as_ref()));
     m.insert(
         "pending_interactions".into(),
-        Value::Array(
-            s.pending_interactions
-                .iter()
-                .map(interaction_json)
-                .collect(),
-        ),
+        Value::Array(s.pending_interactions.iter().map(interaction_json).collect()),
     );
-    let labels: Map<String, Value> = s
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
+    let labels: Map<String, Value> = s.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     m.insert("labels".into(), Value::Object(labels));
     for (k, v) in [
         ("permission_mode", &s.permission_mode),
@@ -665,11 +570,7 @@ pub fn entry_json(e: &TranscriptEntry) -> Value {
     if !e.text.is_empty() {
         m.insert("text".into(), json!(e.text));
     }
-    for (k, v) in [
-        ("tool_name", &e.tool_name),
-        ("tool_use_id", &e.tool_use_id),
-        ("subtype", &e.subtype),
-    ] {
+    for (k, v) in [("tool_name", &e.tool_name), ("tool_use_id", &e.tool_use_id), ("subtype", &e.subtype)] {
         if !v.is_empty() {
             m.insert(k.into(), json!(v));
         }
@@ -729,10 +630,7 @@ mod tests {
 
     #[test]
     fn times() {
-        let ts = prost_types::Timestamp {
-            seconds: 1_700_000_000,
-            nanos: 5_000_000,
-        };
+        let ts = prost_types::Timestamp { seconds: 1_700_000_000, nanos: 5_000_000 };
         assert_eq!(rfc3339(Some(&ts)), "2023-11-14T22:13:20.005Z");
         assert_eq!(clock(Some(&ts)), "22:13:20");
         assert_eq!(human_secs(59), "59s");

@@ -11,11 +11,10 @@ use crate::cc::status_file::{CcStatus, StatusFile};
 use crate::cc::transcript::{TranscriptTail, TurnSignal};
 use crate::detect::{classify, ScreenObservation};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub(crate) struct Actor {
     mgr: Arc<Manager>,
@@ -23,8 +22,10 @@ pub(crate) struct Actor {
     fuser: Fuser,
     tail: Option<TranscriptTail>,
     deliveries: Vec<Delivery>,
-    /// PreToolUse payloads by tool_use_id, to give PermissionRequest (which has no id) CC's id.
-    tools: HashMap<String, (String, Value)>,
+    /// PreToolUse payloads in arrival order (id, tool, input), to give PermissionRequest (which has no
+    /// id) CC's tool_use_id. The newest match is taken and consumed: a denied call never gets a
+    /// PostToolUse, and the model may repeat the same call.
+    tools: Vec<(String, String, Value)>,
     /// The tool call CC is asking permission for (from PermissionRequest), until answered or moved on.
     waiting: Option<PendingTool>,
     last_progress: Millis,
@@ -35,6 +36,13 @@ pub(crate) struct Actor {
     /// While a turn's end is not in the transcript, the move to a ready state waits (bounded) so a
     /// client that reads the transcript at IDLE finds the answer there.
     hold_until: Option<tokio::time::Instant>,
+    /// The PermissionRequest hook request CC is waiting on, held open until the interaction is answered
+    /// through it (CC shows its dialog meanwhile, so keys work too) or resolved otherwise.
+    held: Option<(String, oneshot::Sender<Option<Value>>)>,
+    /// Re-evaluate when the current hint's grace ends.
+    grace_timer: Option<tokio::time::Instant>,
+    /// The last turn's API error text from the hook/transcript (the screen may not show it).
+    error_text: String,
 }
 
 /// Longest wait for the transcript to record a turn's end (it lags the screen by 50–170 ms).
@@ -55,13 +63,16 @@ impl Actor {
             fuser: Fuser::default(),
             tail,
             deliveries: Vec::new(),
-            tools: HashMap::new(),
+            tools: Vec::new(),
             waiting: None,
             last_progress: now_ms(),
             progress_key: String::new(),
             exit_info: None,
             turn_open: false,
             hold_until: None,
+            held: None,
+            grace_timer: None,
+            error_text: String::new(),
         }
     }
 
@@ -78,6 +89,10 @@ impl Actor {
                     Some(s) => self.on_signal(s).await,
                 },
                 _ = tick.tick() => self.check_stall().await,
+                _ = sleep_until_opt(self.grace_timer) => {
+                    self.grace_timer = None;
+                    self.reevaluate().await;
+                }
                 _ = sleep_until_opt(self.hold_until) => {
                     self.turn_open = false;
                     self.hold_until = None;
@@ -102,13 +117,27 @@ impl Actor {
                 });
                 self.exit(ev, status, "process exited").await;
             }
-            Signal::Gone { reason } => {
-                self.exit(Evidence::process(reason.clone()), None, &reason)
-                    .await
+            Signal::Gone { reason } => self.exit(Evidence::process(reason.clone()), None, &reason).await,
+            Signal::Hook { payload, at, reply } => self.on_hook(*payload, at, reply).await,
+            Signal::AnswerHook { id, decision, reply } => {
+                let held = self.held.take_if(|(held_id, _)| *held_id == id);
+                let answered = match held {
+                    Some((_, tx)) => tx.send(Some(decision)).is_ok(),
+                    None => false,
+                };
+                if answered {
+                    // CC takes the decision at once; its dialog may linger a moment on screen, so the
+                    // interaction is over now (the hint holds against the stale frame).
+                    self.waiting = None;
+                    self.fuser.hint(State::Working, Evidence::api("answered through the held hook"));
+                    self.reevaluate().await;
+                }
+                let _ = reply.send(answered);
             }
-            Signal::Hook { payload, at, reply } => {
-                let answer = self.on_hook(*payload, at).await;
-                let _ = reply.send(answer);
+            Signal::ReleaseHook { id } => {
+                if let Some((_, tx)) = self.held.take_if(|(held_id, _)| *held_id == id) {
+                    let _ = tx.send(None);
+                }
             }
             Signal::Status { file, at } => self.on_status(file, at).await,
             Signal::TranscriptChanged => self.on_transcript().await,
@@ -129,10 +158,7 @@ impl Actor {
         let obs = classify(&text);
         self.note_screen_progress(&text, &obs, at);
         self.fuser.observe_screen(obs.clone(), at);
-        self.h.screen.send_replace(Some(ScreenSnap {
-            obs: obs.clone(),
-            at,
-        }));
+        self.h.screen.send_replace(Some(ScreenSnap { obs: obs.clone(), at }));
         self.confirm_by_screen(&obs, at).await;
         self.reevaluate().await;
     }
@@ -150,79 +176,72 @@ impl Actor {
         }
     }
 
-    async fn on_hook(&mut self, p: HookPayload, at: Millis) -> Option<Value> {
+    async fn on_hook(&mut self, p: HookPayload, at: Millis, reply: oneshot::Sender<Option<Value>>) {
+        let mut reply = Some(reply);
         self.last_progress = at;
         self.track_conversation(&p).await;
         let ev = Evidence::hook(p.event.name(), at);
         match &p.event {
             HookEvent::UserPromptSubmit { prompt } => {
                 self.turn_open = true;
+                self.error_text.clear();
                 self.fuser.hint(State::Working, ev.clone());
-                self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(prompt.clone()))
-                    .await;
+                self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(prompt.clone())).await;
             }
-            HookEvent::PreToolUse {
-                tool_name,
-                tool_input,
-                tool_use_id,
-            } => {
+            HookEvent::PreToolUse { tool_name, tool_input, tool_use_id } => {
                 if let Some(id) = tool_use_id {
-                    self.tools
-                        .insert(id.clone(), (tool_name.clone(), tool_input.clone()));
+                    self.tools.push((id.clone(), tool_name.clone(), tool_input.clone()));
+                    if self.tools.len() > 64 {
+                        self.tools.remove(0);
+                    }
                 }
                 self.fuser.hint(State::Working, ev);
             }
-            HookEvent::PermissionRequest {
-                tool_name,
-                tool_input,
-                ..
-            } => {
-                let id = self
-                    .tools
-                    .iter()
-                    .find(|(_, (n, i))| n == tool_name && i == tool_input)
-                    .map(|(id, _)| id.clone())
-                    .unwrap_or_else(|| format!("perm-{}", uuid::Uuid::new_v4().simple()));
-                let tool = PendingTool {
-                    id,
-                    tool_name: tool_name.clone(),
-                    input: tool_input.clone(),
-                    since: at,
+            HookEvent::PermissionRequest { tool_name, tool_input, .. } => {
+                let id = match self.tools.iter().rposition(|(_, n, i)| n == tool_name && i == tool_input) {
+                    Some(pos) => self.tools.remove(pos).0,
+                    None => format!("perm-{}", uuid::Uuid::new_v4().simple()),
                 };
+                let tool =
+                    PendingTool { id: id.clone(), tool_name: tool_name.clone(), input: tool_input.clone(), since: at };
                 self.fuser.hint(interactions::state_for_tool(tool_name), ev);
                 self.waiting = Some(tool);
+                if let Some(tx) = reply.take() {
+                    // A previous held hook that was never resolved gets no decision.
+                    if let Some((_, old)) = self.held.replace((id, tx)) {
+                        let _ = old.send(None);
+                    }
+                }
             }
             HookEvent::PostToolUse { tool_use_id, .. } => {
                 if let Some(id) = tool_use_id {
-                    self.tools.remove(id);
+                    self.tools.retain(|(t, _, _)| t != id);
                     if self.waiting.as_ref().is_some_and(|w| &w.id == id) {
                         self.waiting = None;
                     }
                 }
                 self.fuser.hint(State::Working, ev);
             }
-            HookEvent::Stop {
-                last_assistant_message,
-            } => {
+            HookEvent::Stop { last_assistant_message } => {
                 self.waiting = None;
                 self.fuser.hint(State::Idle, ev);
                 let msg = last_assistant_message.clone().unwrap_or_default();
                 if !msg.is_empty() {
-                    let _ = self
-                        .mgr
-                        .update_meta(&self.h, |r| r.last_assistant_message = msg)
-                        .await;
+                    let _ = self.mgr.update_meta(&self.h, |r| r.last_assistant_message = msg).await;
                 }
             }
-            HookEvent::StopFailure { .. } => {
+            HookEvent::StopFailure { last_assistant_message, error } => {
+                self.error_text = last_assistant_message.clone().or_else(|| error.clone()).unwrap_or_default();
                 self.waiting = None;
                 self.fuser.hint(State::Error, ev);
             }
             HookEvent::PreCompact { .. } => self.fuser.hint(State::Compacting, ev),
             _ => {}
         }
+        if let Some(tx) = reply {
+            let _ = tx.send(None);
+        }
         self.reevaluate().await;
-        None
     }
 
     /// The hook payload names CC's current conversation and transcript (they change after /clear).
@@ -234,14 +253,7 @@ impl Actor {
         {
             return;
         }
-        let (sid, path) = (
-            p.session_id.clone(),
-            if path.is_empty() {
-                rec.transcript_path.clone()
-            } else {
-                path
-            },
-        );
+        let (sid, path) = (p.session_id.clone(), if path.is_empty() { rec.transcript_path.clone() } else { path });
         if path != rec.transcript_path {
             self.tail = Some(TranscriptTail::new(PathBuf::from(&path)));
             self.mgr.watch_transcript(&self.h.id, &path);
@@ -249,17 +261,10 @@ impl Actor {
         let detail = format!("conversation {sid}");
         let _ = self
             .mgr
-            .emit(
-                &self.h,
-                EventKind::Updated,
-                Evidence::hook(p.event.name(), now_ms()),
-                detail,
-                None,
-                |r| {
-                    r.cc_session_id = sid;
-                    r.transcript_path = path;
-                },
-            )
+            .emit(&self.h, EventKind::Updated, Evidence::hook(p.event.name(), now_ms()), detail, None, |r| {
+                r.cc_session_id = sid;
+                r.transcript_path = path;
+            })
             .await;
     }
 
@@ -291,21 +296,18 @@ impl Actor {
         for rec in records {
             for sig in rec.signals {
                 match sig {
-                    TurnSignal::TurnEnded { .. } | TurnSignal::Interrupted => {
-                        self.turn_open = false
-                    }
+                    TurnSignal::TurnEnded { .. } | TurnSignal::Interrupted => self.turn_open = false,
                     TurnSignal::PromptSubmitted { text, .. } => {
                         let ev = Evidence::transcript("user", at);
-                        self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(text))
-                            .await;
+                        self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(text)).await;
                     }
                     // 2.1.330 writes no turn_duration after an API error: the error record ends the turn.
-                    TurnSignal::ApiError { .. } => {
+                    TurnSignal::ApiError { message, .. } => {
                         self.turn_open = false;
-                        self.fuser.hint(
-                            State::Error,
-                            Evidence::transcript("assistant/api_error", at),
-                        )
+                        if self.error_text.is_empty() {
+                            self.error_text = message;
+                        }
+                        self.fuser.hint(State::Error, Evidence::transcript("assistant/api_error", at))
                     }
                     _ => {}
                 }
@@ -319,9 +321,7 @@ impl Actor {
         // An emptied (or placeholder-only) live input box after the submitting key means CC took the
         // text; so does any dialog or exit replacing the box (a slash command that opens one, /exit).
         let taken = match obs.state {
-            S::Idle | S::Working | S::ExitPending | S::Compacting | S::ApiRetry => {
-                obs.input.is_none()
-            }
+            S::Idle | S::Working | S::ExitPending | S::Compacting | S::ApiRetry => obs.input.is_none(),
             S::Blank | S::Unknown => false,
             _ => true,
         };
@@ -329,42 +329,24 @@ impl Actor {
             return;
         }
         let ev = Evidence::screen(vec!["input box emptied".into()], at);
-        self.confirm_deliveries(|d| d.screen_ok && d.since <= at, ev, None)
-            .await;
+        self.confirm_deliveries(|d| d.screen_ok && d.since <= at, ev, None).await;
     }
 
-    async fn confirm_deliveries(
-        &mut self,
-        pred: impl Fn(&Delivery) -> bool,
-        ev: Evidence,
-        text: Option<String>,
-    ) {
-        let Some(pos) = self
-            .deliveries
-            .iter()
-            .position(|d| d.since <= ev.at && pred(d))
-        else {
+    async fn confirm_deliveries(&mut self, pred: impl Fn(&Delivery) -> bool, ev: Evidence, text: Option<String>) {
+        let Some(pos) = self.deliveries.iter().position(|d| d.since <= ev.at && pred(d)) else {
             return;
         };
         let d = self.deliveries.remove(pos);
         let detail = text.or(d.prompt_text.clone()).unwrap_or_default();
         let detail: String = detail.chars().take(200).collect();
-        if let Ok(event) = self
-            .mgr
-            .emit(&self.h, EventKind::MessageSent, ev, detail, None, |_| {})
-            .await
-        {
+        if let Ok(event) = self.mgr.emit(&self.h, EventKind::MessageSent, ev, detail, None, |_| {}).await {
             let _ = d.reply.send(event);
         }
     }
 
     async fn exit(&mut self, ev: Evidence, status: Option<i32>, reason: &str) {
         self.fuser.exit(ev);
-        self.exit_info = Some(ExitInfo {
-            status,
-            reason: reason.to_string(),
-            at: now_ms(),
-        });
+        self.exit_info = Some(ExitInfo { status, reason: reason.to_string(), at: now_ms() });
         self.waiting = None;
         self.reevaluate().await;
     }
@@ -376,44 +358,33 @@ impl Actor {
         if stalled == rec.stall.stalled {
             return;
         }
-        let stall = Stall {
-            stalled,
-            last_progress: self.last_progress,
-            threshold_ms: threshold,
-        };
+        let stall = Stall { stalled, last_progress: self.last_progress, threshold_ms: threshold };
         let ev = Evidence {
-            detail: if stalled {
-                "no progress while working".into()
-            } else {
-                "progress resumed".into()
-            },
+            detail: if stalled { "no progress while working".into() } else { "progress resumed".into() },
             ..Evidence::api("")
         };
         let detail = ev.detail.clone();
         let _ = self
             .mgr
-            .emit_with(
-                &self.h,
-                EventKind::StallChanged,
-                ev,
-                detail,
-                None,
-                Some(stall.clone()),
-                |r| r.stall = stall,
-            )
+            .emit_with(&self.h, EventKind::StallChanged, ev, detail, None, Some(stall.clone()), |r| r.stall = stall)
             .await;
     }
 
     /// Turns the fused verdict into events: the state change (with the new pending list), then one
     /// event per interaction opened or resolved.
     async fn reevaluate(&mut self) {
-        let v = self.fuser.verdict();
+        let now = now_ms();
+        let mut v = self.fuser.verdict(now);
+        if v.state == State::Error && v.error_message.is_empty() {
+            v.error_message = self.error_text.clone();
+        }
+        if let Some(end) = self.fuser.grace_end().filter(|e| *e > now) {
+            let at = tokio::time::Instant::now() + Duration::from_millis((end - now) as u64 + 5);
+            self.grace_timer = Some(at);
+        }
         let rec = self.h.get();
         let ready = matches!(v.state, State::Idle | State::Error);
-        let busy = matches!(
-            rec.state,
-            State::Working | State::Compacting | State::RateLimited
-        );
+        let busy = matches!(rec.state, State::Working | State::Compacting | State::RateLimited);
         if ready && busy && self.turn_open && self.tail.is_some() {
             if self.hold_until.is_none() {
                 self.hold_until = Some(tokio::time::Instant::now() + TRANSCRIPT_HOLD);
@@ -422,44 +393,39 @@ impl Actor {
         }
         self.hold_until = None;
         let screen = self.fuser.screen().cloned();
-        let pending =
-            interactions::pending_for(v.state, self.waiting.as_ref(), screen.as_ref(), &rec);
+        let pending = interactions::pending_for(v.state, self.waiting.as_ref(), screen.as_ref(), &rec);
         if v.state != rec.state || v.error_message != rec.error_message {
             let stall_reset = v.state != State::Working && rec.stall.stalled;
-            let (state, msg, pend) = (v.state, v.error_message.clone(), pending.clone());
-            let exit = if state == State::Exited {
-                self.exit_info.clone()
-            } else {
-                None
-            };
+            let (state, msg, pend, evidence) = (v.state, v.error_message.clone(), pending.clone(), v.evidence.clone());
+            let exit = if state == State::Exited { self.exit_info.clone() } else { None };
             let detail = format!("{} -> {}", rec.state.name(), v.state.name());
             let r = self
                 .mgr
-                .emit(
-                    &self.h,
-                    EventKind::StateChanged,
-                    v.evidence.clone(),
-                    detail,
-                    None,
-                    move |r| {
-                        r.state = state;
-                        r.state_since = now_ms();
-                        r.error_message = msg;
-                        r.pending = pend;
-                        if exit.is_some() {
-                            r.exit = exit;
-                        }
-                        if stall_reset {
-                            r.stall.stalled = false;
-                        }
-                    },
-                )
+                .emit(&self.h, EventKind::StateChanged, v.evidence.clone(), detail, None, move |r| {
+                    r.state = state;
+                    r.evidence = evidence;
+                    r.state_since = now_ms();
+                    r.error_message = msg;
+                    r.pending = pend;
+                    if exit.is_some() {
+                        r.exit = exit;
+                    }
+                    if stall_reset {
+                        r.stall.stalled = false;
+                    }
+                })
                 .await;
             if r.is_err() {
                 return;
             }
             if v.state == State::Working {
                 self.last_progress = now_ms();
+            }
+        }
+        // A held hook whose interaction is gone (answered on screen, interrupted) gets no decision.
+        if self.held.as_ref().is_some_and(|(id, _)| !pending.iter().any(|p| &p.id == id)) {
+            if let Some((_, tx)) = self.held.take() {
+                let _ = tx.send(None);
             }
         }
         // The first interaction event carries the new list when the state did not change.
@@ -469,18 +435,11 @@ impl Actor {
             let pend = carry.take();
             let _ = self
                 .mgr
-                .emit(
-                    &self.h,
-                    kind,
-                    v.evidence.clone(),
-                    detail,
-                    Some(it),
-                    move |r| {
-                        if let Some(p) = pend {
-                            r.pending = p;
-                        }
-                    },
-                )
+                .emit(&self.h, kind, v.evidence.clone(), detail, Some(it), move |r| {
+                    if let Some(p) = pend {
+                        r.pending = p;
+                    }
+                })
                 .await;
         }
     }

@@ -31,13 +31,7 @@ pub struct CoreError {
 
 impl CoreError {
     pub fn new(kind: ErrorKind, reason: &'static str, message: impl Into<String>) -> Self {
-        CoreError {
-            kind,
-            reason,
-            message: message.into(),
-            metadata: BTreeMap::new(),
-            field: None,
-        }
+        CoreError { kind, reason, message: message.into(), metadata: BTreeMap::new(), field: None }
     }
     pub fn invalid(field: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorKind::InvalidArgument, reason, message);
@@ -49,23 +43,15 @@ impl CoreError {
         self
     }
     pub fn session_not_found(id: &str) -> Self {
-        Self::new(
-            ErrorKind::NotFound,
-            "SESSION_NOT_FOUND",
-            format!("no session with id or name {id:?}"),
-        )
-        .with("session_id", id)
+        Self::new(ErrorKind::NotFound, "SESSION_NOT_FOUND", format!("no session with id or name {id:?}"))
+            .with("session_id", id)
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, "INTERNAL", message)
     }
     pub fn unimplemented(feature: &str) -> Self {
-        Self::new(
-            ErrorKind::Unimplemented,
-            "NOT_IMPLEMENTED",
-            format!("{feature} is not implemented yet"),
-        )
-        .with("feature", feature)
+        Self::new(ErrorKind::Unimplemented, "NOT_IMPLEMENTED", format!("{feature} is not implemented yet"))
+            .with("feature", feature)
     }
 }
 

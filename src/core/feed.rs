@@ -26,11 +26,7 @@ pub struct Feed<'a> {
 }
 
 fn lagged() -> CoreError {
-    CoreError::new(
-        ErrorKind::Aborted,
-        "WATCH_LAGGED",
-        "the watcher fell too far behind; resume from the last revision",
-    )
+    CoreError::new(ErrorKind::Aborted, "WATCH_LAGGED", "the watcher fell too far behind; resume from the last revision")
 }
 
 impl<'a> Feed<'a> {
@@ -54,14 +50,7 @@ impl<'a> Feed<'a> {
                 .with("requested", from));
             }
         }
-        Ok(Feed {
-            mgr,
-            scope,
-            rx,
-            backlog: VecDeque::new(),
-            next: from,
-            history_done: false,
-        })
+        Ok(Feed { mgr, scope, rx, backlog: VecDeque::new(), next: from, history_done: false })
     }
 
     pub fn position(&self) -> i64 {
@@ -111,11 +100,7 @@ impl<'a> Feed<'a> {
                 Ok(e) => e,
                 Err(broadcast::error::RecvError::Lagged(_)) => return Err(lagged()),
                 Err(broadcast::error::RecvError::Closed) => {
-                    return Err(CoreError::new(
-                        ErrorKind::Unavailable,
-                        "SHUTTING_DOWN",
-                        "the server is stopping",
-                    ))
+                    return Err(CoreError::new(ErrorKind::Unavailable, "SHUTTING_DOWN", "the server is stopping"))
                 }
             };
             if !self.mine(&e) || self.key(&e) < self.next {
@@ -135,11 +120,7 @@ impl<'a> Feed<'a> {
 /// Whether an event *enters* a state a waiter wants (empty = any stable state).
 pub fn enters_wanted(e: &Event, states: &[State]) -> bool {
     matches!(e.kind, EventKind::StateChanged | EventKind::Deleted)
-        && if states.is_empty() {
-            e.state.stable()
-        } else {
-            states.contains(&e.state)
-        }
+        && if states.is_empty() { e.state.stable() } else { states.contains(&e.state) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,35 +151,19 @@ pub async fn wait(
                 if e.kind == EventKind::MessageSent {
                     delivered = true;
                 }
-                let blocking = matches!(
-                    e.state,
-                    State::TrustPrompt | State::AskQuestion | State::Exited
-                );
+                let blocking = matches!(e.state, State::TrustPrompt | State::AskQuestion | State::Exited);
                 if (delivered || blocking) && enters_wanted(&e, states) {
-                    return CoreResult::Ok(WaitOutcome {
-                        satisfied: true,
-                        matched_revision: e.revision,
-                    });
+                    return CoreResult::Ok(WaitOutcome { satisfied: true, matched_revision: e.revision });
                 }
-                if e.state == State::Exited
-                    && matches!(e.kind, EventKind::StateChanged | EventKind::Deleted)
-                {
+                if e.state == State::Exited && matches!(e.kind, EventKind::StateChanged | EventKind::Deleted) {
                     // A session that dies ends the wait at once.
-                    return Ok(WaitOutcome {
-                        satisfied: false,
-                        matched_revision: 0,
-                    });
+                    return Ok(WaitOutcome { satisfied: false, matched_revision: 0 });
                 }
             }
         })
         .await;
         match result {
-            Err(_) => {
-                return Ok(WaitOutcome {
-                    satisfied: false,
-                    matched_revision: 0,
-                })
-            }
+            Err(_) => return Ok(WaitOutcome { satisfied: false, matched_revision: 0 }),
             Ok(Ok(o)) => return Ok(o),
             // Lagged: resume from where the feed was.
             Ok(Err(e)) if e.reason == "WATCH_LAGGED" => from = feed.position(),

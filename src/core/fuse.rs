@@ -36,11 +36,9 @@ fn family(s: State) -> Family {
         State::Starting => Family::Starting,
         State::Idle | State::Error => Family::Ready,
         State::Working | State::Compacting | State::RateLimited => Family::Working,
-        State::AskQuestion
-        | State::PermissionPrompt
-        | State::BashApproval
-        | State::PlanMode
-        | State::TrustPrompt => Family::Waiting,
+        State::AskQuestion | State::PermissionPrompt | State::BashApproval | State::PlanMode | State::TrustPrompt => {
+            Family::Waiting
+        }
         State::Exited | State::Unknown => Family::Other,
     }
 }
@@ -136,13 +134,14 @@ impl Fuser {
         self.exit.is_some()
     }
 
-    pub fn verdict(&self) -> Verdict {
+    /// When the current hint's grace ends (the actor re-evaluates then, so a held-back screen wins).
+    pub fn grace_end(&self) -> Option<Millis> {
+        self.hint.as_ref().map(|h| h.evidence.at + HINT_GRACE_MS)
+    }
+
+    pub fn verdict(&self, now: Millis) -> Verdict {
         if let Some(ev) = &self.exit {
-            return Verdict {
-                state: State::Exited,
-                evidence: ev.clone(),
-                error_message: String::new(),
-            };
+            return Verdict { state: State::Exited, evidence: ev.clone(), error_message: String::new() };
         }
         let screen = self.screen.as_ref().and_then(|(obs, at)| {
             screen_state(obs, self.started).map(|s| {
@@ -156,63 +155,31 @@ impl Fuser {
             })
         });
         match (screen, &self.hint) {
-            (None, None) => Verdict {
-                state: State::Starting,
-                evidence: Evidence::default(),
-                error_message: String::new(),
-            },
-            (None, Some(h)) => Verdict {
-                state: h.state,
-                evidence: h.evidence.clone(),
-                error_message: String::new(),
-            },
-            (Some((s, ev, msg, _)), None) => Verdict {
-                state: s,
-                evidence: ev,
-                error_message: msg,
-            },
+            (None, None) => {
+                Verdict { state: State::Starting, evidence: Evidence::default(), error_message: String::new() }
+            }
+            (None, Some(h)) => Verdict { state: h.state, evidence: h.evidence.clone(), error_message: String::new() },
+            (Some((s, ev, msg, _)), None) => Verdict { state: s, evidence: ev, error_message: msg },
             (Some((s, ev, msg, at)), Some(h)) => {
                 let hint_newer = h.evidence.at >= at;
                 let contradicts = family(s) != family(h.state);
-                let in_grace = at - h.evidence.at < HINT_GRACE_MS;
+                let in_grace = now - h.evidence.at < HINT_GRACE_MS;
                 // A waiting hint (PermissionRequest) stays authoritative on the kind while the screen
                 // shows the pending phase or any dialog of the waiting family.
-                if family(h.state) == Family::Waiting
-                    && (family(s) == Family::Waiting || pending_phase(&self.screen))
-                {
+                if family(h.state) == Family::Waiting && (family(s) == Family::Waiting || pending_phase(&self.screen)) {
                     if family(s) == Family::Waiting && !hint_newer {
-                        return Verdict {
-                            state: s,
-                            evidence: ev,
-                            error_message: msg,
-                        };
+                        return Verdict { state: s, evidence: ev, error_message: msg };
                     }
-                    return Verdict {
-                        state: h.state,
-                        evidence: h.evidence.clone(),
-                        error_message: String::new(),
-                    };
+                    return Verdict { state: h.state, evidence: h.evidence.clone(), error_message: String::new() };
                 }
                 if hint_newer || (contradicts && in_grace) {
                     if !contradicts {
                         // Same family: the screen is finer (Error vs Idle), the hint is fresher.
-                        return Verdict {
-                            state: s,
-                            evidence: h.evidence.clone(),
-                            error_message: msg,
-                        };
+                        return Verdict { state: s, evidence: h.evidence.clone(), error_message: msg };
                     }
-                    Verdict {
-                        state: h.state,
-                        evidence: h.evidence.clone(),
-                        error_message: String::new(),
-                    }
+                    Verdict { state: h.state, evidence: h.evidence.clone(), error_message: String::new() }
                 } else {
-                    Verdict {
-                        state: s,
-                        evidence: ev,
-                        error_message: msg,
-                    }
+                    Verdict { state: s, evidence: ev, error_message: msg }
                 }
             }
         }
@@ -229,19 +196,16 @@ mod tests {
     use crate::detect::classify;
 
     fn fixture(name: &str) -> ScreenObservation {
-        let path = format!(
-            "{}/tests/fixtures/screens/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/tests/fixtures/screens/{name}", env!("CARGO_MANIFEST_DIR"));
         classify(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
     }
 
     #[test]
     fn screen_alone_decides_and_starting_before_anything() {
         let mut f = Fuser::default();
-        assert_eq!(f.verdict().state, State::Starting);
+        assert_eq!(f.verdict(0).state, State::Starting);
         f.observe_screen(fixture("cc-2.1.197/idle-fresh-80x24.txt"), 10);
-        let v = f.verdict();
+        let v = f.verdict(10);
         assert_eq!(v.state, State::Idle);
         assert_eq!(v.evidence.source, crate::core::model::Source::Screen);
         assert!(!v.evidence.screen_markers.is_empty());
@@ -252,16 +216,13 @@ mod tests {
         let mut f = Fuser::default();
         f.observe_screen(fixture("cc-2.1.197/idle-fresh-80x24.txt"), 100);
         f.hint(State::Working, Evidence::hook("UserPromptSubmit", 200));
-        assert_eq!(f.verdict().state, State::Working);
+        assert_eq!(f.verdict(200).state, State::Working);
         // A capture taken just after the hook still shows the old idle frame: the hint holds.
         f.observe_screen(fixture("cc-2.1.197/idle-fresh-80x24.txt"), 250);
-        assert_eq!(f.verdict().state, State::Working);
-        // Long after, the screen wins again.
-        f.observe_screen(
-            fixture("cc-2.1.197/idle-fresh-80x24.txt"),
-            200 + HINT_GRACE_MS + 1,
-        );
-        assert_eq!(f.verdict().state, State::Idle);
+        assert_eq!(f.verdict(250).state, State::Working);
+        // Once the grace has passed the screen wins, even without a newer capture.
+        assert_eq!(f.grace_end(), Some(200 + HINT_GRACE_MS));
+        assert_eq!(f.verdict(200 + HINT_GRACE_MS).state, State::Idle);
     }
 
     #[test]
@@ -269,7 +230,7 @@ mod tests {
         let mut f = Fuser::default();
         f.hint(State::Idle, Evidence::hook("Stop", 100));
         f.observe_screen(fixture("cc-2.1.197/error-500-final-120x40.txt"), 150);
-        let v = f.verdict();
+        let v = f.verdict(150);
         // error-500-final shows the retry line on the last attempt: working family vs ready hint.
         assert!(matches!(v.state, State::Idle | State::RateLimited), "{v:?}");
     }
@@ -280,6 +241,6 @@ mod tests {
         f.observe_screen(fixture("cc-2.1.197/idle-fresh-80x24.txt"), 100);
         f.exit(Evidence::process("process exited"));
         f.hint(State::Working, Evidence::hook("UserPromptSubmit", 200));
-        assert_eq!(f.verdict().state, State::Exited);
+        assert_eq!(f.verdict(300).state, State::Exited);
     }
 }

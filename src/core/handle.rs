@@ -17,17 +17,18 @@ pub enum Signal {
     /// The tmux window vanished, or the whole tmux server died.
     Gone { reason: String },
     /// A CC hook request. `reply` receives the HTTP body to answer with (None = empty 200).
-    Hook {
-        payload: Box<HookPayload>,
-        at: Millis,
-        reply: oneshot::Sender<Option<Value>>,
-    },
+    Hook { payload: Box<HookPayload>, at: Millis, reply: oneshot::Sender<Option<Value>> },
     /// CC's status file changed.
     Status { file: StatusFile, at: Millis },
     /// The transcript file changed.
     TranscriptChanged,
     /// The API typed something and waits for CC to take it (see `Delivery`).
     ExpectDelivery(Delivery),
+    /// Answer the held PermissionRequest hook of interaction `id` with `decision`. Replies whether a
+    /// held hook for that id existed (first writer wins: it is consumed).
+    AnswerHook { id: String, decision: Value, reply: oneshot::Sender<bool> },
+    /// Let the held hook of `id` go without a decision (the answer went in by keys).
+    ReleaseHook { id: String },
     /// Stop the actor (delete / shutdown).
     Stop,
 }

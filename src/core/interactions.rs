@@ -50,9 +50,7 @@ pub fn pending_for(
     let mut it = match (kind, waiting) {
         (InteractionKind::Trust, _) => {
             let dir = match dialog {
-                Some(Dialog::Trust(t)) => {
-                    t.directory.clone().unwrap_or_else(|| rec.work_dir.clone())
-                }
+                Some(Dialog::Trust(t)) => t.directory.clone().unwrap_or_else(|| rec.work_dir.clone()),
                 _ => rec.work_dir.clone(),
             };
             Interaction {
@@ -61,6 +59,7 @@ pub fn pending_for(
                 since: now_ms(),
                 content: InteractionContent::Trust { directory: dir },
                 options,
+                tool_input_json: String::new(),
             }
         }
         (_, Some(w)) if state_for_tool(&w.tool_name) == state => Interaction {
@@ -69,34 +68,26 @@ pub fn pending_for(
             since: w.since,
             content: content_from_tool(&w.tool_name, &w.input),
             options,
+            tool_input_json: w.input.to_string(),
         },
         // No hook (e.g. a hook-less start): describe what the screen shows; the id is stable per prompt.
         _ => {
-            let content =
-                dialog
-                    .map(content_from_dialog)
-                    .unwrap_or(InteractionContent::Permission {
-                        tool_name: String::new(),
-                        tool_input_json: String::new(),
-                        command: String::new(),
-                        file_path: String::new(),
-                        content: String::new(),
-                        url: String::new(),
-                        description: String::new(),
-                    });
+            let content = dialog.map(content_from_dialog).unwrap_or(InteractionContent::Permission {
+                tool_name: String::new(),
+                tool_input_json: String::new(),
+                command: String::new(),
+                file_path: String::new(),
+                content: String::new(),
+                url: String::new(),
+                description: String::new(),
+            });
             let id = rec
                 .pending
                 .iter()
                 .find(|p| p.kind == kind)
                 .map(|p| p.id.clone())
                 .unwrap_or_else(|| format!("screen-{}", uuid::Uuid::new_v4().simple()));
-            Interaction {
-                id,
-                kind,
-                since: now_ms(),
-                content,
-                options,
-            }
+            Interaction { id, kind, since: now_ms(), content, options, tool_input_json: String::new() }
         }
     };
     if let Some(old) = rec.pending.iter().find(|p| p.id == it.id) {
@@ -113,10 +104,7 @@ pub type ScreenObservationRef = crate::detect::ScreenObservation;
 fn menu(options: &[MenuOption]) -> Vec<ChoiceOption> {
     options
         .iter()
-        .map(|o| ChoiceOption {
-            label: o.label.clone(),
-            description: o.description.clone().unwrap_or_default(),
-        })
+        .map(|o| ChoiceOption { label: o.label.clone(), description: o.description.clone().unwrap_or_default() })
         .collect()
 }
 
@@ -132,10 +120,7 @@ fn dialog_options(d: &Dialog) -> Vec<ChoiceOption> {
 }
 
 fn str_of(v: &Value, k: &str) -> String {
-    v.get(k)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 pub fn content_from_tool(tool: &str, input: &Value) -> InteractionContent {
@@ -149,10 +134,7 @@ pub fn content_from_tool(tool: &str, input: &Value) -> InteractionContent {
                         .map(|q| Question {
                             header: str_of(q, "header"),
                             question: str_of(q, "question"),
-                            multi_select: q
-                                .get("multiSelect")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false),
+                            multi_select: q.get("multiSelect").and_then(Value::as_bool).unwrap_or(false),
                             options: q
                                 .get("options")
                                 .and_then(Value::as_array)
@@ -171,17 +153,12 @@ pub fn content_from_tool(tool: &str, input: &Value) -> InteractionContent {
                 .unwrap_or_default();
             InteractionContent::Question { questions }
         }
-        "ExitPlanMode" => InteractionContent::Plan {
-            plan: str_of(input, "plan"),
-            plan_file_path: str_of(input, "planFilePath"),
-        },
+        "ExitPlanMode" => {
+            InteractionContent::Plan { plan: str_of(input, "plan"), plan_file_path: str_of(input, "planFilePath") }
+        }
         _ => {
             let content = match tool {
-                "Edit" => format!(
-                    "- {}\n+ {}",
-                    str_of(input, "old_string"),
-                    str_of(input, "new_string")
-                ),
+                "Edit" => format!("- {}\n+ {}", str_of(input, "old_string"), str_of(input, "new_string")),
                 _ => str_of(input, "content"),
             };
             InteractionContent::Permission {
@@ -220,10 +197,7 @@ fn content_from_dialog(d: &Dialog) -> InteractionContent {
             url: p.url.clone().unwrap_or_default(),
             description: p.description.clone().unwrap_or_default(),
         },
-        _ => InteractionContent::Plan {
-            plan: String::new(),
-            plan_file_path: String::new(),
-        },
+        _ => InteractionContent::Plan { plan: String::new(), plan_file_path: String::new() },
     }
 }
 

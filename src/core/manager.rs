@@ -77,6 +77,8 @@ pub struct Manager {
     cc_version: String,
     /// Serializes tmux server (re)starts.
     tmux_start: tokio::sync::Mutex<()>,
+    /// (session, interaction) ids an answer was claimed for: first writer wins.
+    answered: StdMutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Manager {
@@ -95,6 +97,7 @@ impl Manager {
             started: now_ms(),
             cc_version,
             tmux_start: tokio::sync::Mutex::new(()),
+            answered: StdMutex::new(Default::default()),
         })
     }
 
@@ -137,16 +140,11 @@ impl Manager {
             let exited = rec.state == State::Exited;
             let (handle, rx) = SessionHandle::new(rec.clone());
             let handle = Arc::new(handle);
-            self.sessions
-                .write()
-                .unwrap()
-                .insert(rec.id.clone(), handle.clone());
+            self.sessions.write().unwrap().insert(rec.id.clone(), handle.clone());
             if exited {
                 continue;
             }
-            let alive = live_panes
-                .iter()
-                .find(|p| p.pane_id == rec.tmux_pane && !p.dead);
+            let alive = live_panes.iter().find(|p| p.pane_id == rec.tmux_pane && !p.dead);
             self.index(&rec);
             tokio::spawn(Actor::new(self.clone(), handle.clone()).run(rx));
             if alive.is_none() {
@@ -161,10 +159,7 @@ impl Manager {
 
     fn index(&self, rec: &SessionRecord) {
         if !rec.tmux_pane.is_empty() {
-            self.by_pane
-                .write()
-                .unwrap()
-                .insert(rec.tmux_pane.clone(), rec.id.clone());
+            self.by_pane.write().unwrap().insert(rec.tmux_pane.clone(), rec.id.clone());
         }
         if rec.pid != 0 {
             self.by_pid.write().unwrap().insert(rec.pid, rec.id.clone());
@@ -180,13 +175,9 @@ impl Manager {
         if let Some(c) = self.control.read().await.as_ref() {
             return Ok(c.clone());
         }
-        self.tmux
-            .ensure_server(&self.cfg.tmux_session)
-            .await
-            .map_err(unavailable)?;
-        let (client, mut events) = ControlClient::connect(&self.tmux, &self.cfg.tmux_session)
-            .await
-            .map_err(unavailable)?;
+        self.tmux.ensure_server(&self.cfg.tmux_session).await.map_err(unavailable)?;
+        let (client, mut events) =
+            ControlClient::connect(&self.tmux, &self.cfg.tmux_session).await.map_err(unavailable)?;
         let client = Arc::new(client);
         *self.control.write().await = Some(client.clone());
         let me = self.clone();
@@ -211,23 +202,15 @@ impl Manager {
                 }
             }
             TmuxEvent::WindowClosed { window_id } => {
-                let hs: Vec<_> = self
-                    .live()
-                    .into_iter()
-                    .filter(|h| h.get().tmux_window == window_id)
-                    .collect();
+                let hs: Vec<_> = self.live().into_iter().filter(|h| h.get().tmux_window == window_id).collect();
                 for h in hs {
-                    h.signal(Signal::Gone {
-                        reason: "tmux window vanished".into(),
-                    });
+                    h.signal(Signal::Gone { reason: "tmux window vanished".into() });
                 }
             }
             TmuxEvent::ServerExited { reason } => {
                 *self.control.write().await = None;
                 for h in self.live() {
-                    h.signal(Signal::Gone {
-                        reason: format!("tmux server died: {reason}"),
-                    });
+                    h.signal(Signal::Gone { reason: format!("tmux server died: {reason}") });
                 }
             }
             #[allow(unreachable_patterns)]
@@ -241,38 +224,22 @@ impl Manager {
     }
 
     fn live(&self) -> Vec<Arc<SessionHandle>> {
-        self.sessions
-            .read()
-            .unwrap()
-            .values()
-            .filter(|h| h.get().state != State::Exited)
-            .cloned()
-            .collect()
+        self.sessions.read().unwrap().values().filter(|h| h.get().state != State::Exited).cloned().collect()
     }
 
     /// Resolves an id or a name to a session.
     pub fn resolve(&self, id_or_name: &str) -> CoreResult<Arc<SessionHandle>> {
         if id_or_name.is_empty() {
-            return Err(CoreError::invalid(
-                "session_id",
-                "SESSION_ID_REQUIRED",
-                "session_id is required",
-            ));
+            return Err(CoreError::invalid("session_id", "SESSION_ID_REQUIRED", "session_id is required"));
         }
         let sessions = self.sessions.read().unwrap();
         if let Some(h) = sessions.get(id_or_name) {
             return Ok(h.clone());
         }
         // Names: prefer a live session, else the newest.
-        let mut named: Vec<_> = sessions
-            .values()
-            .filter(|h| h.get().name == id_or_name)
-            .cloned()
-            .collect();
+        let mut named: Vec<_> = sessions.values().filter(|h| h.get().name == id_or_name).cloned().collect();
         named.sort_by_key(|h| (h.get().state != State::Exited, h.get().created));
-        named
-            .pop()
-            .ok_or_else(|| CoreError::session_not_found(id_or_name))
+        named.pop().ok_or_else(|| CoreError::session_not_found(id_or_name))
     }
 
     pub fn get(&self, id: &str) -> CoreResult<SessionRecord> {
@@ -284,11 +251,7 @@ impl Manager {
     pub async fn get_at_least(&self, id: &str, revision: i64) -> CoreResult<SessionRecord> {
         let h = self.resolve(id)?;
         let mut rx = h.snapshot.subscribe();
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            rx.wait_for(|r| r.revision >= revision),
-        )
-        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|r| r.revision >= revision)).await;
         Ok(h.get())
     }
 
@@ -299,9 +262,7 @@ impl Manager {
             .unwrap()
             .values()
             .map(|h| h.get())
-            .filter(|r| {
-                f.include_exited || r.state != State::Exited || f.states.contains(&State::Exited)
-            })
+            .filter(|r| f.include_exited || r.state != State::Exited || f.states.contains(&State::Exited))
             .filter(|r| f.states.is_empty() || f.states.contains(&r.state))
             .filter(|r| f.work_dir.is_empty() || r.work_dir == f.work_dir)
             .filter(|r| f.labels.iter().all(|(k, v)| r.labels.get(k) == Some(v)))
@@ -336,8 +297,7 @@ impl Manager {
         interaction: Option<Interaction>,
         mutate: impl FnOnce(&mut SessionRecord),
     ) -> CoreResult<Event> {
-        self.emit_with(h, kind, evidence, detail, interaction, None, mutate)
-            .await
+        self.emit_with(h, kind, evidence, detail, interaction, None, mutate).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -369,29 +329,18 @@ impl Manager {
             stall,
             detail,
         };
-        let event = self
-            .store
-            .commit(event, next.clone())
-            .await
-            .map_err(|e| CoreError::internal(e.to_string()))?;
+        let event = self.store.commit(event, next.clone()).await.map_err(|e| CoreError::internal(e.to_string()))?;
         *rec = next.clone();
         h.snapshot.send_replace(next);
         Ok(event)
     }
 
     /// Saves record fields that are not themselves a change clients wait on (no event, no revision).
-    pub async fn update_meta(
-        &self,
-        h: &SessionHandle,
-        mutate: impl FnOnce(&mut SessionRecord),
-    ) -> CoreResult<()> {
+    pub async fn update_meta(&self, h: &SessionHandle, mutate: impl FnOnce(&mut SessionRecord)) -> CoreResult<()> {
         let mut rec = h.record.lock().await;
         let mut next = rec.clone();
         mutate(&mut next);
-        self.store
-            .save_session(next.clone())
-            .await
-            .map_err(|e| CoreError::internal(e.to_string()))?;
+        self.store.save_session(next.clone()).await.map_err(|e| CoreError::internal(e.to_string()))?;
         *rec = next.clone();
         h.snapshot.send_replace(next);
         Ok(())
@@ -424,21 +373,14 @@ impl Manager {
             prompt: &p.prompt,
             hook_url: &hook_url,
         });
-        let mut env: Vec<(String, String)> =
-            p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if self.cfg.set_config_dir_env {
-            env.push((
-                "CLAUDE_CONFIG_DIR".into(),
-                self.cfg.claude_config_dir.to_string_lossy().into_owned(),
-            ));
+            env.push(("CLAUDE_CONFIG_DIR".into(), self.cfg.claude_config_dir.to_string_lossy().into_owned()));
         }
-        let (cols, rows) = (
-            if p.cols == 0 { 120 } else { p.cols as u16 },
-            if p.rows == 0 { 40 } else { p.rows as u16 },
-        );
+        let (cols, rows) =
+            (if p.cols == 0 { 120 } else { p.cols as u16 }, if p.rows == 0 { 40 } else { p.rows as u16 });
         let now = now_ms();
-        let transcript =
-            crate::cc::transcript::transcript_path(&self.cfg.claude_config_dir, &work_dir, &id);
+        let transcript = crate::cc::transcript::transcript_path(&self.cfg.claude_config_dir, &work_dir, &id);
         let mut rec = SessionRecord {
             id: id.clone(),
             name: p.name.clone(),
@@ -459,10 +401,7 @@ impl Manager {
             tmux_window: String::new(),
             pid: 0,
             exit: None,
-            stall: Stall {
-                threshold_ms: self.stall_threshold_ms(),
-                ..Default::default()
-            },
+            stall: Stall { threshold_ms: self.stall_threshold_ms(), ..Default::default() },
             cc_version: self.cc_version.clone(),
             last_assistant_message: String::new(),
             error_message: String::new(),
@@ -473,19 +412,9 @@ impl Manager {
         let (handle, rx) = SessionHandle::new(rec.clone());
         let handle = Arc::new(handle);
         // Register before the window exists so no hook or output of the new CC is lost.
-        self.sessions
-            .write()
-            .unwrap()
-            .insert(id.clone(), handle.clone());
+        self.sessions.write().unwrap().insert(id.clone(), handle.clone());
         let window_name = format!("aegis-{}", &id[..8]);
-        let spec = WindowSpec {
-            name: window_name,
-            cwd: work_dir.clone(),
-            env,
-            argv,
-            cols,
-            rows,
-        };
+        let spec = WindowSpec { name: window_name, cwd: work_dir.clone(), env, argv, cols, rows };
         let pane = match self.tmux.new_window(&self.cfg.tmux_session, &spec).await {
             Ok(p) => p,
             Err(e) => {
@@ -511,14 +440,9 @@ impl Manager {
             Some(rx)
         };
         let r2 = rec.clone();
-        self.emit(
-            &handle,
-            EventKind::Created,
-            Evidence::api("CreateSession"),
-            "created".into(),
-            None,
-            move |r| *r = r2,
-        )
+        self.emit(&handle, EventKind::Created, Evidence::api("CreateSession"), "created".into(), None, move |r| {
+            *r = r2
+        })
         .await?;
         tokio::spawn(Actor::new(self.clone(), handle.clone()).run(rx));
         Ok((handle.get(), delivery))
@@ -535,24 +459,14 @@ impl Manager {
             let _ = self.tmux.kill_window(&rec.tmux_window).await;
         }
         h.signal(Signal::Stop);
-        let exit = ExitInfo {
-            status: None,
-            reason: "deleted".into(),
-            at: now_ms(),
-        };
-        self.emit(
-            &h,
-            EventKind::Deleted,
-            Evidence::api("DeleteSession"),
-            "deleted".into(),
-            None,
-            move |r| {
-                r.state = State::Exited;
-                r.state_since = now_ms();
-                r.pending.clear();
-                r.exit = Some(exit);
-            },
-        )
+        let exit = ExitInfo { status: None, reason: "deleted".into(), at: now_ms() };
+        self.emit(&h, EventKind::Deleted, Evidence::api("DeleteSession"), "deleted".into(), None, move |r| {
+            r.state = State::Exited;
+            r.evidence = Evidence::api("DeleteSession");
+            r.state_since = now_ms();
+            r.pending.clear();
+            r.exit = Some(exit);
+        })
         .await?;
         Ok(h.get())
     }
@@ -570,37 +484,24 @@ impl Manager {
             return Err(not_ready(&rec, "SendMessage"));
         }
         let pane = rec.tmux_pane.clone();
-        let keys_err = |e| {
-            CoreError::new(
-                ErrorKind::Unavailable,
-                "TMUX_FAILED",
-                format!("typing failed: {e}"),
-            )
-        };
+        let keys_err = |e| CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("typing failed: {e}"));
         match kind {
             MessageKind::Prompt => {
                 self.tmux.send_text(&pane, text).await.map_err(keys_err)?;
             }
             MessageKind::Slash => {
-                let t = if text.starts_with('/') {
-                    text.to_string()
-                } else {
-                    format!("/{text}")
-                };
+                let t = if text.starts_with('/') { text.to_string() } else { format!("/{text}") };
                 self.tmux.send_text(&pane, &t).await.map_err(keys_err)?;
             }
             MessageKind::Bash => {
                 let cmd = text.strip_prefix('!').unwrap_or(text);
                 self.tmux.send_text(&pane, "!").await.map_err(keys_err)?;
-                self.wait_screen(&h, Duration::from_secs(5), |o| o.shell_mode)
-                    .await;
+                self.wait_screen(&h, Duration::from_secs(5), |o| o.shell_mode).await;
                 self.tmux.send_text(&pane, cmd).await.map_err(keys_err)?;
             }
         }
         // Submit only once the text is visibly in the box (a paste is applied asynchronously).
-        let shown = self
-            .wait_screen(&h, Duration::from_secs(5), |o| o.input.is_some())
-            .await;
+        let shown = self.wait_screen(&h, Duration::from_secs(5), |o| o.input.is_some()).await;
         if !shown {
             return Err(CoreError::new(
                 ErrorKind::Unavailable,
@@ -612,23 +513,11 @@ impl Manager {
         let (tx, rx) = oneshot::channel();
         let since = now_ms();
         let prompt_text = (kind == MessageKind::Prompt).then(|| text.to_string());
-        h.signal(Signal::ExpectDelivery(Delivery {
-            since,
-            prompt_text,
-            screen_ok: true,
-            reply: tx,
-        }));
-        self.tmux
-            .send_keys(&pane, &[Key::Enter])
-            .await
-            .map_err(keys_err)?;
+        h.signal(Signal::ExpectDelivery(Delivery { since, prompt_text, screen_ok: true, reply: tx }));
+        self.tmux.send_keys(&pane, &[Key::Enter]).await.map_err(keys_err)?;
         match tokio::time::timeout(Duration::from_secs(15), rx).await {
             Ok(Ok(ev)) => Ok(ev),
-            Ok(Err(_)) => Err(CoreError::new(
-                ErrorKind::FailedPrecondition,
-                "SESSION_EXITED",
-                "the session ended",
-            )),
+            Ok(Err(_)) => Err(CoreError::new(ErrorKind::FailedPrecondition, "SESSION_EXITED", "the session ended")),
             Err(_) => Err(CoreError::new(
                 ErrorKind::DeadlineExceeded,
                 "DELIVERY_UNCONFIRMED",
@@ -646,8 +535,7 @@ impl Manager {
         pred: impl Fn(&crate::detect::ScreenObservation) -> bool,
     ) -> bool {
         let mut rx = h.screen.subscribe();
-        let check =
-            |s: &Option<super::handle::ScreenSnap>| s.as_ref().is_some_and(|s| pred(&s.obs));
+        let check = |s: &Option<super::handle::ScreenSnap>| s.as_ref().is_some_and(|s| pred(&s.obs));
         if check(&rx.borrow_and_update()) {
             return true;
         }
@@ -692,22 +580,14 @@ impl Manager {
     /// Captures the pane for the detector: over the control channel when attached (no process spawn).
     pub async fn capture_for_detection(&self, pane: &str) -> anyhow::Result<String> {
         let control = self.control.read().await.clone();
-        let opts = CaptureOptions {
-            ansi: false,
-            scrollback: 0,
-        };
+        let opts = CaptureOptions { ansi: false, scrollback: 0 };
         Ok(match control {
             Some(c) => c.capture(pane, opts).await?,
             None => self.tmux.capture(pane, opts).await?,
         })
     }
 
-    pub async fn capture(
-        &self,
-        id: &str,
-        ansi: bool,
-        scrollback: u32,
-    ) -> CoreResult<(String, u16, u16)> {
+    pub async fn capture(&self, id: &str, ansi: bool, scrollback: u32) -> CoreResult<(String, u16, u16)> {
         let rec = self.get(id)?;
         if rec.state == State::Exited {
             return Err(not_ready(&rec, "CaptureScreen"));
@@ -721,46 +601,26 @@ impl Manager {
     }
 
     /// Typed transcript entries from `cursor` (entry index). Reads the file: non-destructive.
-    pub async fn transcript(
-        &self,
-        id: &str,
-        cursor: usize,
-    ) -> CoreResult<(Vec<TranscriptEntry>, String)> {
+    pub async fn transcript(&self, id: &str, cursor: usize) -> CoreResult<(Vec<TranscriptEntry>, String)> {
         let rec = self.get(id)?;
         let path = rec.transcript_path.clone();
         let p2 = path.clone();
-        let entries =
-            tokio::task::spawn_blocking(move || -> std::io::Result<Vec<TranscriptEntry>> {
-                let text = match std::fs::read_to_string(&p2) {
-                    Ok(t) => t,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                    Err(e) => return Err(e),
-                };
-                Ok(text
-                    .lines()
-                    .filter_map(parse_record)
-                    .flat_map(|r| r.entries)
-                    .collect())
-            })
-            .await
-            .map_err(|e| CoreError::internal(e.to_string()))?
-            .map_err(|e| {
-                CoreError::new(
-                    ErrorKind::Unavailable,
-                    "TRANSCRIPT_UNREADABLE",
-                    e.to_string(),
-                )
-            })?;
+        let entries = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<TranscriptEntry>> {
+            let text = match std::fs::read_to_string(&p2) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(e),
+            };
+            Ok(text.lines().filter_map(parse_record).flat_map(|r| r.entries).collect())
+        })
+        .await
+        .map_err(|e| CoreError::internal(e.to_string()))?
+        .map_err(|e| CoreError::new(ErrorKind::Unavailable, "TRANSCRIPT_UNREADABLE", e.to_string()))?;
         Ok((entries.into_iter().skip(cursor).collect(), path))
     }
 
     /// A hook POST: authenticate the per-session secret, then hand the payload to the session's actor.
-    pub async fn deliver_hook(
-        &self,
-        session_id: &str,
-        secret: &str,
-        body: &[u8],
-    ) -> CoreResult<Option<Value>> {
+    pub async fn deliver_hook(&self, session_id: &str, secret: &str, body: &[u8]) -> CoreResult<Option<Value>> {
         let h = {
             let sessions = self.sessions.read().unwrap();
             sessions.get(session_id).cloned()
@@ -770,25 +630,12 @@ impl Manager {
         };
         let expected = h.get().hook_secret;
         if !bool::from(expected.as_bytes().ct_eq(secret.as_bytes())) {
-            return Err(CoreError::new(
-                ErrorKind::NotFound,
-                "SESSION_NOT_FOUND",
-                "unknown hook url",
-            ));
+            return Err(CoreError::new(ErrorKind::NotFound, "SESSION_NOT_FOUND", "unknown hook url"));
         }
-        let payload = parse_hook(body).map_err(|e| {
-            CoreError::new(
-                ErrorKind::InvalidArgument,
-                "BAD_HOOK_PAYLOAD",
-                e.to_string(),
-            )
-        })?;
+        let payload = parse_hook(body)
+            .map_err(|e| CoreError::new(ErrorKind::InvalidArgument, "BAD_HOOK_PAYLOAD", e.to_string()))?;
         let (tx, rx) = oneshot::channel();
-        h.signal(Signal::Hook {
-            payload: Box::new(payload),
-            at: now_ms(),
-            reply: tx,
-        });
+        h.signal(Signal::Hook { payload: Box::new(payload), at: now_ms(), reply: tx });
         Ok(rx.await.unwrap_or(None))
     }
 
@@ -823,10 +670,7 @@ impl Manager {
 
     pub fn watch_transcript(&self, session_id: &str, path: &str) {
         let path = PathBuf::from(path);
-        self.by_transcript
-            .write()
-            .unwrap()
-            .insert(path.clone(), session_id.to_string());
+        self.by_transcript.write().unwrap().insert(path.clone(), session_id.to_string());
         if let Some(w) = self.files.lock().unwrap().as_mut() {
             if let Some(dir) = path.parent() {
                 w.watch_dir(dir);
@@ -846,6 +690,14 @@ impl Manager {
         }
     }
 
+    pub(crate) fn claim(&self, session: &str, interaction: &str) -> bool {
+        self.answered.lock().unwrap().insert((session.to_string(), interaction.to_string()))
+    }
+
+    pub(crate) fn unclaim(&self, session: &str, interaction: &str) {
+        self.answered.lock().unwrap().remove(&(session.to_string(), interaction.to_string()));
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.store.subscribe()
     }
@@ -858,15 +710,8 @@ fn unavailable(e: impl std::fmt::Display) -> CoreError {
 pub fn not_ready(rec: &SessionRecord, op: &str) -> CoreError {
     CoreError::new(
         ErrorKind::FailedPrecondition,
-        if rec.state == State::Exited {
-            "SESSION_EXITED"
-        } else {
-            "SESSION_NOT_READY"
-        },
-        format!(
-            "{op} is not possible while the session is {}",
-            rec.state.name()
-        ),
+        if rec.state == State::Exited { "SESSION_EXITED" } else { "SESSION_NOT_READY" },
+        format!("{op} is not possible while the session is {}", rec.state.name()),
     )
     .with("session_id", &rec.id)
     .with("state", rec.state.name())

@@ -1,5 +1,6 @@
 //! The domain core: sessions, state fusion, pending interactions, event log. No gRPC here.
 pub mod actor;
+pub mod answer;
 pub mod error;
 pub mod feed;
 pub mod fuse;

@@ -7,10 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub type Millis = i64;
 
 pub fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,52 +90,22 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn api(detail: impl Into<String>) -> Self {
-        Evidence {
-            source: Source::Api,
-            at: now_ms(),
-            detail: detail.into(),
-            ..Default::default()
-        }
+        Evidence { source: Source::Api, at: now_ms(), detail: detail.into(), ..Default::default() }
     }
     pub fn process(detail: impl Into<String>) -> Self {
-        Evidence {
-            source: Source::Process,
-            at: now_ms(),
-            detail: detail.into(),
-            ..Default::default()
-        }
+        Evidence { source: Source::Process, at: now_ms(), detail: detail.into(), ..Default::default() }
     }
     pub fn hook(event: &str, at: Millis) -> Self {
-        Evidence {
-            source: Source::Hook,
-            at,
-            hook_event: event.to_string(),
-            ..Default::default()
-        }
+        Evidence { source: Source::Hook, at, hook_event: event.to_string(), ..Default::default() }
     }
     pub fn screen(markers: Vec<String>, at: Millis) -> Self {
-        Evidence {
-            source: Source::Screen,
-            at,
-            screen_markers: markers,
-            ..Default::default()
-        }
+        Evidence { source: Source::Screen, at, screen_markers: markers, ..Default::default() }
     }
     pub fn transcript(record: &str, at: Millis) -> Self {
-        Evidence {
-            source: Source::Transcript,
-            at,
-            transcript_record: record.to_string(),
-            ..Default::default()
-        }
+        Evidence { source: Source::Transcript, at, transcript_record: record.to_string(), ..Default::default() }
     }
     pub fn status_file(detail: impl Into<String>, at: Millis) -> Self {
-        Evidence {
-            source: Source::StatusFile,
-            at,
-            detail: detail.into(),
-            ..Default::default()
-        }
+        Evidence { source: Source::StatusFile, at, detail: detail.into(), ..Default::default() }
     }
 }
 
@@ -198,6 +165,9 @@ pub struct Interaction {
     pub content: InteractionContent,
     #[serde(default)]
     pub options: Vec<ChoiceOption>,
+    /// CC's tool input as JSON, verbatim (an answer through the hook echoes it back with the answers).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tool_input_json: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

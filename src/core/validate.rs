@@ -3,52 +3,28 @@ use super::error::{CoreError, CoreResult, ErrorKind};
 use super::manager::{CreateParams, MessageKind};
 use std::path::{Path, PathBuf};
 
-pub const PERMISSION_MODES: &[&str] = &[
-    "default",
-    "acceptEdits",
-    "plan",
-    "auto",
-    "dontAsk",
-    "bypassPermissions",
-];
+pub const PERMISSION_MODES: &[&str] = &["default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions"];
 /// Flags Aegis sets itself; letting callers override them would break detection or hooks.
-const RESERVED_ARGS: &[&str] = &[
-    "--session-id",
-    "--settings",
-    "--resume",
-    "-r",
-    "--continue",
-    "-c",
-    "-p",
-    "--print",
-];
+const RESERVED_ARGS: &[&str] = &["--session-id", "--settings", "--resume", "-r", "--continue", "-c", "-p", "--print"];
 /// An argv entry is limited by the kernel to 128 KiB; larger first prompts go through SendMessage.
 pub const MAX_ARGV_PROMPT: usize = 100_000;
 pub const MAX_MESSAGE: usize = 1 << 20;
 
 fn ok_chars(s: &str, extra: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
 }
 
 /// Validates a create request; returns the canonical work dir.
 pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
     let wd = work_dir(&p.work_dir)?;
     if !p.name.is_empty() && (p.name.len() > 64 || !ok_chars(&p.name, "._-")) {
-        return Err(CoreError::invalid(
-            "name",
-            "INVALID_NAME",
-            "name must be 1-64 characters of [A-Za-z0-9._-]",
-        ));
+        return Err(CoreError::invalid("name", "INVALID_NAME", "name must be 1-64 characters of [A-Za-z0-9._-]"));
     }
     if !p.permission_mode.is_empty() && !PERMISSION_MODES.contains(&p.permission_mode.as_str()) {
         return Err(CoreError::invalid(
             "permission_mode",
             "INVALID_PERMISSION_MODE",
-            format!(
-                "permission_mode must be one of {}",
-                PERMISSION_MODES.join(", ")
-            ),
+            format!("permission_mode must be one of {}", PERMISSION_MODES.join(", ")),
         ));
     }
     if !p.model.is_empty() && (p.model.len() > 100 || !ok_chars(&p.model, "._:-[]")) {
@@ -59,32 +35,19 @@ pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
         ));
     }
     if p.env.len() > 100 {
-        return Err(CoreError::invalid(
-            "env",
-            "INVALID_ENV",
-            "at most 100 environment variables",
-        ));
+        return Err(CoreError::invalid("env", "INVALID_ENV", "at most 100 environment variables"));
     }
     for (k, v) in &p.env {
-        let good_name = !k.is_empty()
-            && k.len() <= 128
-            && !k.starts_with(|c: char| c.is_ascii_digit())
-            && ok_chars(k, "_");
+        let good_name =
+            !k.is_empty() && k.len() <= 128 && !k.starts_with(|c: char| c.is_ascii_digit()) && ok_chars(k, "_");
         if !good_name || v.contains('\0') || v.len() > 32 * 1024 {
-            return Err(CoreError::invalid(
-                "env",
-                "INVALID_ENV",
-                format!("bad environment variable {k:?}"),
-            )
-            .with("name", k));
+            return Err(
+                CoreError::invalid("env", "INVALID_ENV", format!("bad environment variable {k:?}")).with("name", k)
+            );
         }
     }
     if p.extra_args.len() > 50 {
-        return Err(CoreError::invalid(
-            "extra_args",
-            "INVALID_EXTRA_ARGS",
-            "at most 50 extra arguments",
-        ));
+        return Err(CoreError::invalid("extra_args", "INVALID_EXTRA_ARGS", "at most 50 extra arguments"));
     }
     for a in &p.extra_args {
         if a.contains('\0') || a.len() > 8192 {
@@ -107,31 +70,17 @@ pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
     for (k, v) in &p.labels {
         if k.is_empty()
             || k.len() > 63
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c))
+            || !k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._/-".contains(c))
             || v.len() > 256
         {
-            return Err(
-                CoreError::invalid("labels", "INVALID_LABEL", format!("bad label {k:?}"))
-                    .with("key", k),
-            );
+            return Err(CoreError::invalid("labels", "INVALID_LABEL", format!("bad label {k:?}")).with("key", k));
         }
     }
-    if p.cols != 0 && !(40..=500).contains(&p.cols) || p.rows != 0 && !(10..=200).contains(&p.rows)
-    {
-        return Err(CoreError::invalid(
-            "cols",
-            "INVALID_SIZE",
-            "cols must be 40-500 and rows 10-200",
-        ));
+    if p.cols != 0 && !(40..=500).contains(&p.cols) || p.rows != 0 && !(10..=200).contains(&p.rows) {
+        return Err(CoreError::invalid("cols", "INVALID_SIZE", "cols must be 40-500 and rows 10-200"));
     }
     if p.prompt.contains('\0') {
-        return Err(CoreError::invalid(
-            "prompt",
-            "INVALID_PROMPT",
-            "prompt contains NUL",
-        ));
+        return Err(CoreError::invalid("prompt", "INVALID_PROMPT", "prompt contains NUL"));
     }
     if p.prompt.len() > MAX_ARGV_PROMPT {
         return Err(CoreError::invalid(
@@ -145,61 +94,37 @@ pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
 
 pub fn work_dir(s: &str) -> CoreResult<PathBuf> {
     if s.is_empty() {
-        return Err(CoreError::invalid(
-            "work_dir",
-            "WORK_DIR_REQUIRED",
-            "work_dir is required",
-        ));
+        return Err(CoreError::invalid("work_dir", "WORK_DIR_REQUIRED", "work_dir is required"));
     }
     let p = Path::new(s);
     if !p.is_absolute() {
-        return Err(CoreError::invalid(
-            "work_dir",
-            "WORK_DIR_NOT_ABSOLUTE",
-            "work_dir must be an absolute path",
-        )
-        .with("work_dir", s));
+        return Err(CoreError::invalid("work_dir", "WORK_DIR_NOT_ABSOLUTE", "work_dir must be an absolute path")
+            .with("work_dir", s));
     }
     match std::fs::metadata(p) {
-        Err(_) => Err(CoreError::new(
-            ErrorKind::NotFound,
-            "WORK_DIR_NOT_FOUND",
-            format!("work_dir {s:?} does not exist"),
-        )
-        .with("work_dir", s)),
+        Err(_) => {
+            Err(CoreError::new(ErrorKind::NotFound, "WORK_DIR_NOT_FOUND", format!("work_dir {s:?} does not exist"))
+                .with("work_dir", s))
+        }
         Ok(m) if !m.is_dir() => Err(CoreError::invalid(
             "work_dir",
             "WORK_DIR_NOT_A_DIRECTORY",
             format!("work_dir {s:?} is not a directory"),
         )
         .with("work_dir", s)),
-        Ok(_) => p
-            .canonicalize()
-            .map_err(|e| CoreError::internal(e.to_string())),
+        Ok(_) => p.canonicalize().map_err(|e| CoreError::internal(e.to_string())),
     }
 }
 
 pub fn message(text: &str, kind: MessageKind) -> CoreResult<()> {
     if text.trim().is_empty() {
-        return Err(CoreError::invalid(
-            "text",
-            "EMPTY_MESSAGE",
-            "text is required",
-        ));
+        return Err(CoreError::invalid("text", "EMPTY_MESSAGE", "text is required"));
     }
     if text.len() > MAX_MESSAGE || text.contains('\0') {
-        return Err(CoreError::invalid(
-            "text",
-            "INVALID_MESSAGE",
-            "text must be at most 1 MiB without NUL",
-        ));
+        return Err(CoreError::invalid("text", "INVALID_MESSAGE", "text must be at most 1 MiB without NUL"));
     }
     if kind != MessageKind::Prompt && text.contains('\n') {
-        return Err(CoreError::invalid(
-            "text",
-            "INVALID_MESSAGE",
-            "slash commands and bash lines are single-line",
-        ));
+        return Err(CoreError::invalid("text", "INVALID_MESSAGE", "slash commands and bash lines are single-line"));
     }
     Ok(())
 }
@@ -210,17 +135,11 @@ mod tests {
 
     #[test]
     fn rejects_with_field_and_reason() {
-        let mut p = CreateParams {
-            work_dir: "relative/dir".into(),
-            ..Default::default()
-        };
+        let mut p = CreateParams { work_dir: "relative/dir".into(), ..Default::default() };
         assert_eq!(create(&p).unwrap_err().reason, "WORK_DIR_NOT_ABSOLUTE");
         p.work_dir = "/definitely/not/here".into();
         let e = create(&p).unwrap_err();
-        assert_eq!(
-            (e.kind, e.reason),
-            (ErrorKind::NotFound, "WORK_DIR_NOT_FOUND")
-        );
+        assert_eq!((e.kind, e.reason), (ErrorKind::NotFound, "WORK_DIR_NOT_FOUND"));
         p.work_dir = "/etc/hostname".into();
         assert_eq!(create(&p).unwrap_err().reason, "WORK_DIR_NOT_A_DIRECTORY");
         p.work_dir = "/tmp".into();
@@ -238,13 +157,7 @@ mod tests {
     #[test]
     fn messages() {
         assert!(message("a\nb", MessageKind::Prompt).is_ok());
-        assert_eq!(
-            message("a\nb", MessageKind::Slash).unwrap_err().reason,
-            "INVALID_MESSAGE"
-        );
-        assert_eq!(
-            message("  ", MessageKind::Prompt).unwrap_err().reason,
-            "EMPTY_MESSAGE"
-        );
+        assert_eq!(message("a\nb", MessageKind::Slash).unwrap_err().reason, "INVALID_MESSAGE");
+        assert_eq!(message("  ", MessageKind::Prompt).unwrap_err().reason, "EMPTY_MESSAGE");
     }
 }

@@ -144,13 +144,11 @@ fn is_option_row(line: &str) -> bool {
 /// row: the lines right above it indented like an option label (cursor + 2).
 fn menu_start(lines: &[String], from: usize) -> Option<usize> {
     let first = first_index(lines, from, is_option_row)?;
-    let Some((ci, _)) = cursor_row(&lines[first]).filter(|_| numbered_row(&lines[first]).is_none())
-    else {
+    let Some((ci, _)) = cursor_row(&lines[first]).filter(|_| numbered_row(&lines[first]).is_none()) else {
         return Some(first);
     };
     let mut start = first;
-    while start > from && indent(&lines[start - 1]) == ci + 2 && !lines[start - 1].trim().is_empty()
-    {
+    while start > from && indent(&lines[start - 1]) == ci + 2 && !lines[start - 1].trim().is_empty() {
         start -= 1;
     }
     Some(start)
@@ -159,9 +157,7 @@ fn menu_start(lines: &[String], from: usize) -> Option<usize> {
 /// Lines that sit between options but belong to none (scroll hints, preview boxes).
 fn is_menu_noise(line: &str) -> bool {
     let t = line.trim();
-    re!(r"^[↑↓] \d+ more").is_match(t)
-        || t.starts_with(['│', '┌', '└'])
-        || t.starts_with("Notes: press n")
+    re!(r"^[↑↓] \d+ more").is_match(t) || t.starts_with(['│', '┌', '└']) || t.starts_with("Notes: press n")
 }
 
 fn new_option(number: Option<u32>, label: &str, selected: bool) -> MenuOption {
@@ -172,13 +168,7 @@ fn new_option(number: Option<u32>, label: &str, selected: bool) -> MenuOption {
         Some(c) => (Some(&c[1] == "✔"), c[2].to_string()),
         None => (None, label.to_string()),
     };
-    MenuOption {
-        number,
-        label,
-        description: None,
-        selected,
-        checked,
-    }
+    MenuOption { number, label, description: None, selected, checked }
 }
 
 /// Parses the option rows of a menu block. Numbered rows (`❯ 1. Yes`, `  2. No`)
@@ -220,12 +210,7 @@ fn parse_menu(lines: &[String], cont: Continuation) -> Vec<MenuOption> {
 
 /// Trims the common layout indentation and trailing scroll indicators.
 fn dedent(lines: &[String]) -> Vec<String> {
-    let min = lines
-        .iter()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| indent(l))
-        .min()
-        .unwrap_or(0);
+    let min = lines.iter().filter(|l| !l.trim().is_empty()).map(|l| indent(l)).min().unwrap_or(0);
     lines
         .iter()
         .map(|l| {
@@ -260,11 +245,7 @@ fn last_index(lines: &[String], until: usize, f: impl Fn(&str) -> bool) -> Optio
 }
 
 fn non_empty_trimmed(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    lines.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -274,15 +255,10 @@ fn non_empty_trimmed(lines: &[String]) -> Vec<String> {
 /// rule scrolled off, which also means the header is not visible).
 pub fn parse_permission(lines: &[String], region_start: usize) -> Option<Dialog> {
     let header_visible = region_start > 0;
-    let q = last_index(lines, lines.len(), |l| {
-        re!(r"^ *Do you want to ").is_match(l)
-    })?;
+    let q = last_index(lines, lines.len(), |l| re!(r"^ *Do you want to ").is_match(l))?;
     let q = q.max(region_start);
     let (question, after_q) = wrapped_question(lines, q);
-    let footer = first_index(lines, after_q, |l| {
-        l.trim_start().starts_with("Esc to cancel")
-    })
-    .unwrap_or(lines.len());
+    let footer = first_index(lines, after_q, |l| l.trim_start().starts_with("Esc to cancel")).unwrap_or(lines.len());
     let options = parse_menu(&lines[after_q..footer], Continuation::Label);
 
     let title_idx = if header_visible {
@@ -334,19 +310,11 @@ pub fn parse_permission(lines: &[String], region_start: usize) -> Option<Dialog>
             }
         },
         PermissionKind::Write | PermissionKind::Edit => {
-            d.file_path = pre
-                .first()
-                .cloned()
-                .or_else(|| file_from_question(&d.question))
+            d.file_path = pre.first().cloned().or_else(|| file_from_question(&d.question))
         }
         PermissionKind::WebFetch => {
-            d.url = re!(r#"url: "?([^",\s]+)"#)
-                .captures(&all_text)
-                .map(|c| c[1].to_string());
-            d.description = pre
-                .iter()
-                .find(|l| l.starts_with("Claude wants to fetch"))
-                .cloned();
+            d.url = re!(r#"url: "?([^",\s]+)"#).captures(&all_text).map(|c| c[1].to_string());
+            d.description = pre.iter().find(|l| l.starts_with("Claude wants to fetch")).cloned();
         }
         PermissionKind::Mcp | PermissionKind::Other => d.description = pre.last().cloned(),
     }
@@ -354,12 +322,7 @@ pub fn parse_permission(lines: &[String], region_start: usize) -> Option<Dialog>
 }
 
 fn join_lines(lines: &[String]) -> String {
-    lines
-        .iter()
-        .filter(|l| !l.trim().is_empty())
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n")
+    lines.iter().filter(|l| !l.trim().is_empty()).cloned().collect::<Vec<_>>().join("\n")
 }
 
 /// Drops the 2.1.330 `Tip: auto mode handles these prompts …` line and its wrap.
@@ -414,14 +377,8 @@ fn parse_tabs(line: &str) -> (Vec<QuestionTab>, bool) {
         let header = chars.as_str().trim().to_string();
         match glyph {
             Some('✔') => submit = true,
-            Some('☐') => tabs.push(QuestionTab {
-                header,
-                answered: false,
-            }),
-            Some('☒') => tabs.push(QuestionTab {
-                header,
-                answered: true,
-            }),
+            Some('☐') => tabs.push(QuestionTab { header, answered: false }),
+            Some('☒') => tabs.push(QuestionTab { header, answered: true }),
             _ => {}
         }
     }
@@ -436,36 +393,25 @@ fn is_tab_line(line: &str) -> bool {
 pub fn parse_question(lines: &[String]) -> Option<Dialog> {
     let footer = last_index(lines, lines.len(), |l| l.starts_with("Enter to select · "))?;
     let lower = last_index(lines, footer, is_rule);
-    let top = lower
-        .and_then(|r| last_index(lines, r, is_rule))
-        .map_or(0, |r| r + 1);
+    let top = lower.and_then(|r| last_index(lines, r, is_rule)).map_or(0, |r| r + 1);
     let body_end = lower.unwrap_or(footer);
     let tab_idx = first_index(lines, top, is_tab_line).filter(|&i| i < body_end);
     let tabs = tab_idx.map(|i| parse_tabs(&lines[i]).0).unwrap_or_default();
     let q_start = tab_idx.map_or(top, |i| i + 1);
-    let opt_start = first_index(lines, q_start, is_option_row)
-        .filter(|&i| i < body_end)
-        .unwrap_or(body_end);
+    let opt_start = first_index(lines, q_start, is_option_row).filter(|&i| i < body_end).unwrap_or(body_end);
     let question = join_wrapped(lines[q_start..opt_start].iter().map(String::as_str));
     let mut options = parse_menu(&lines[opt_start..body_end], Continuation::Description);
     if let Some(r) = lower {
         let chat = parse_menu(&lines[r + 1..footer], Continuation::Description);
-        options.extend(
-            chat.into_iter()
-                .chain(unnumbered_chat(&lines[r + 1..footer])),
-        );
+        options.extend(chat.into_iter().chain(unnumbered_chat(&lines[r + 1..footer])));
     }
-    let preview = lines[top..=footer]
-        .iter()
-        .any(|l| l.contains("n to add notes"));
+    let preview = lines[top..=footer].iter().any(|l| l.contains("n to add notes"));
     Some(Dialog::Question(QuestionDialog {
         current: (tabs.len() == 1).then_some(0),
         tabs,
         question,
         multi_select: options.iter().any(|o| o.checked.is_some()),
-        has_type_something: options
-            .iter()
-            .any(|o| o.label.starts_with("Type something")),
+        has_type_something: options.iter().any(|o| o.label.starts_with("Type something")),
         options,
         preview,
     }))
@@ -479,25 +425,16 @@ fn unnumbered_chat(lines: &[String]) -> Option<MenuOption> {
 }
 
 pub fn parse_review(lines: &[String]) -> Option<Dialog> {
-    let start =
-        last_index(lines, lines.len(), |l| l.starts_with("Review your answers")).or_else(|| {
-            last_index(lines, lines.len(), |l| {
-                l.contains("Ready to submit your answers?")
-            })
-        })?;
-    let tabs = last_index(lines, start, is_tab_line)
-        .map(|i| parse_tabs(&lines[i]).0)
-        .unwrap_or_default();
+    let start = last_index(lines, lines.len(), |l| l.starts_with("Review your answers"))
+        .or_else(|| last_index(lines, lines.len(), |l| l.contains("Ready to submit your answers?")))?;
+    let tabs = last_index(lines, start, is_tab_line).map(|i| parse_tabs(&lines[i]).0).unwrap_or_default();
     let mut answers: Vec<ReviewAnswer> = Vec::new();
     let mut all_answered = true;
     let mut opt_start = lines.len();
     for (i, l) in lines.iter().enumerate().skip(start + 1) {
         let t = l.trim();
         if let Some(q) = t.strip_prefix("● ") {
-            answers.push(ReviewAnswer {
-                question: q.to_string(),
-                answer: String::new(),
-            });
+            answers.push(ReviewAnswer { question: q.to_string(), answer: String::new() });
         } else if let Some(a) = t.strip_prefix("→ ") {
             if let Some(last) = answers.last_mut() {
                 last.answer = a.to_string();
@@ -510,24 +447,16 @@ pub fn parse_review(lines: &[String]) -> Option<Dialog> {
         }
     }
     let options = parse_menu(&lines[opt_start..], Continuation::Description);
-    Some(Dialog::QuestionReview(ReviewDialog {
-        tabs,
-        answers,
-        all_answered,
-        options,
-    }))
+    Some(Dialog::QuestionReview(ReviewDialog { tabs, answers, all_answered, options }))
 }
 
 // ---------------------------------------------------------------------------
 // Plan approval / exit plan
 
 pub fn parse_plan(lines: &[String]) -> Option<Dialog> {
-    let m = last_index(lines, lines.len(), |l| {
-        l.contains("Claude has written up a plan")
-    })?;
+    let m = last_index(lines, lines.len(), |l| l.contains("Claude has written up a plan"))?;
     let (question, after_q) = wrapped_question(lines, m);
-    let footer =
-        first_index(lines, after_q, |l| l.contains("ctrl+g to edit")).unwrap_or(lines.len());
+    let footer = first_index(lines, after_q, |l| l.contains("ctrl+g to edit")).unwrap_or(lines.len());
     let options = parse_menu(&lines[after_q..footer], Continuation::Description);
     let header_visible = lines[..m].iter().any(|l| l.trim() == "Ready to code?");
     Some(Dialog::Plan(PlanDialog {
@@ -556,10 +485,7 @@ fn plan_text(lines: &[String], marker: usize) -> String {
         }
         start -= 1;
     }
-    dedent(&lines[start..end])
-        .join("\n")
-        .trim_matches('\n')
-        .to_string()
+    dedent(&lines[start..end]).join("\n").trim_matches('\n').to_string()
 }
 
 /// `ctrl+g to edit in Vim · ~/.claude/plans/<slug>.md`; the path may wrap.
@@ -600,10 +526,7 @@ pub fn parse_trust(lines: &[String], region_start: usize) -> Option<Dialog> {
         .map(|i| region[i].trim().to_string());
     let opt = menu_start(region, 0).unwrap_or(region.len());
     let end = first_index(region, opt, is_footer).unwrap_or(region.len());
-    Some(Dialog::Trust(TrustDialog {
-        directory,
-        options: parse_menu(&region[opt..end], Continuation::Label),
-    }))
+    Some(Dialog::Trust(TrustDialog { directory, options: parse_menu(&region[opt..end], Continuation::Label) }))
 }
 
 /// Title + body + options + footer for the remaining dialogs (API key, bypass,
@@ -614,25 +537,13 @@ pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) 
     let title_idx = first_index(region, 0, |l| !l.trim().is_empty())?;
     let footer_idx = last_index(region, region.len(), is_footer).filter(|&i| i > title_idx);
     let end = footer_idx.unwrap_or(region.len());
-    let opt = if with_options {
-        menu_start(region, title_idx + 1).filter(|&i| i < end)
-    } else {
-        None
-    };
+    let opt = if with_options { menu_start(region, title_idx + 1).filter(|&i| i < end) } else { None };
     let body_end = opt.unwrap_or(end);
     let footer = footer_idx.map(|i| join_wrapped(region[i..].iter().map(String::as_str)));
     Some(Dialog::Generic(SimpleDialog {
-        title: Some(
-            region[title_idx]
-                .trim()
-                .trim_start_matches('▔')
-                .trim()
-                .to_string(),
-        ),
+        title: Some(region[title_idx].trim().trim_start_matches('▔').trim().to_string()),
         body: non_empty_trimmed(&region[title_idx + 1..body_end]),
-        options: opt.map_or_else(Vec::new, |o| {
-            parse_menu(&region[o..end], Continuation::Label)
-        }),
+        options: opt.map_or_else(Vec::new, |o| parse_menu(&region[o..end], Continuation::Label)),
         footer,
     }))
 }

@@ -77,11 +77,8 @@ impl ScreenObservation {
 }
 
 /// Dim placeholders shown in an empty box; in plain text they look like drafts.
-const PLACEHOLDERS: &[&str] = &[
-    "Resend your message to try again",
-    "Once fixed, resend your message",
-    "Press up to edit queued messages",
-];
+const PLACEHOLDERS: &[&str] =
+    &["Resend your message to try again", "Once fixed, resend your message", "Press up to edit queued messages"];
 
 /// Footer permission-mode indicators -> mode name.
 const MODES: &[(&str, &str)] = &[
@@ -96,11 +93,8 @@ const MODES: &[(&str, &str)] = &[
 const EXIT_PENDING: &[&str] = &["Press Ctrl-C again to exit", "Press Ctrl-D again to exit"];
 
 /// Messages CC prints right before exiting with status 1 at startup.
-const FATAL_STARTUP: &[&str] = &[
-    "cannot be used with root/sudo privileges",
-    "Error: Settings file not found:",
-    "Error: Session ID ",
-];
+const FATAL_STARTUP: &[&str] =
+    &["cannot be used with root/sudo privileges", "Error: Settings file not found:", "Error: Session ID "];
 
 /// Classifies one screen. Never panics; any size, plain or `-e` text.
 pub fn classify(screen: &str) -> ScreenObservation {
@@ -128,19 +122,14 @@ pub fn classify(screen: &str) -> ScreenObservation {
 fn exit_evidence(lines: &[String], input_box: Option<&InputBox>) -> Option<ScreenObservation> {
     let marker = if let Some(l) = lines.iter().find(|l| l.starts_with("Pane is dead")) {
         format!("pane-dead: {l}")
-    } else if lines
-        .iter()
-        .any(|l| l.contains("Claude Code didn't start because this folder isn't trusted."))
-    {
+    } else if lines.iter().any(|l| l.contains("Claude Code didn't start because this folder isn't trusted.")) {
         "trust-refused: Claude Code didn't start because this folder isn't trusted.".to_string()
     } else if let Some(m) = fatal_startup(lines, input_box) {
         m
     } else {
         // The resume hint only proves exit when no live box is drawn below it
         // (classic renderer keeps the last frame above the hint).
-        let i = lines
-            .iter()
-            .rposition(|l| l.trim() == "Resume this session with:")?;
+        let i = lines.iter().rposition(|l| l.trim() == "Resume this session with:")?;
         let next = lines.get(i + 1)?;
         let below_box = input_box.is_none_or(|b| b.top < i);
         if !(below_box && re!(r"^\s*claude (\S+ )*--resume\b").is_match(next)) {
@@ -179,27 +168,17 @@ fn find_input_box(lines: &[String]) -> Option<InputBox> {
             return None;
         }
         let bottom = (i + 1..lines.len()).find(|&j| is_rule(&lines[j]))?;
-        Some(InputBox {
-            top: i - 1,
-            input: i,
-            bottom,
-        })
+        Some(InputBox { top: i - 1, input: i, bottom })
     })
 }
 
 fn classify_box(lines: &[String], b: &InputBox) -> ScreenObservation {
-    let footer: Vec<&str> = lines[b.bottom + 1..]
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    let footer: Vec<&str> = lines[b.bottom + 1..].iter().map(String::as_str).filter(|l| !l.trim().is_empty()).collect();
     let footer_has = |s: &str| footer.iter().any(|l| l.contains(s));
     let status = status_line(lines, b.top);
     let spinner = status.filter(|s| is_spinner(s));
     let retry = status.and_then(parse_retry);
-    let pending = lines[b.top.saturating_sub(6)..b.top]
-        .iter()
-        .find(|l| l.trim().starts_with("Waiting for permission"));
+    let pending = lines[b.top.saturating_sub(6)..b.top].iter().find(|l| l.trim().starts_with("Waiting for permission"));
     let esc = footer_has("esc to interrupt");
     let working = esc || spinner.is_some() || retry.is_some();
     let exit_pending = EXIT_PENDING.iter().find(|s| footer_has(s));
@@ -253,11 +232,8 @@ fn status_line(lines: &[String], top: usize) -> Option<&str> {
         i -= 1;
         let l = lines[i].as_str();
         let t = l.trim();
-        let skip = t.is_empty()
-            || indent(l) >= 4
-            || t.starts_with('⎿')
-            || l.starts_with("  ❯ ")
-            || t.starts_with(['▰', '▱']);
+        let skip =
+            t.is_empty() || indent(l) >= 4 || t.starts_with('⎿') || l.starts_with("  ❯ ") || t.starts_with(['▰', '▱']);
         if !skip {
             return Some(l);
         }
@@ -304,23 +280,17 @@ fn footer_mode(footer: &[&str]) -> Option<String> {
         .iter()
         .find(|(ind, _)| has(ind))
         .map(|(_, m)| m.to_string())
-        .or_else(|| {
-            (has("? for shortcuts") || has("esc to interrupt")).then(|| "default".to_string())
-        })
+        .or_else(|| (has("? for shortcuts") || has("esc to interrupt")).then(|| "default".to_string()))
 }
 
 /// The last API error / login failure printed since the last echoed prompt.
 fn last_error(lines: &[String]) -> Option<String> {
-    let echo = lines
-        .iter()
-        .rposition(|l| l.starts_with("❯ ") && !re!(r"^❯ \d+\. ").is_match(l))
-        .map_or(0, |i| i + 1);
+    let echo = lines.iter().rposition(|l| l.starts_with("❯ ") && !re!(r"^❯ \d+\. ").is_match(l)).map_or(0, |i| i + 1);
     let mut found = None;
     let mut i = echo;
     while i < lines.len() {
         let t = lines[i].trim_start();
-        let head = if let Some(rest) = t.strip_prefix("● ").filter(|r| r.starts_with("API Error"))
-        {
+        let head = if let Some(rest) = t.strip_prefix("● ").filter(|r| r.starts_with("API Error")) {
             Some(rest)
         } else {
             t.strip_prefix('⎿')
@@ -366,105 +336,42 @@ const fn rule(
     all: &'static [&'static str],
     bottom: &'static [&'static str],
 ) -> DialogRule {
-    DialogRule {
-        state,
-        name,
-        all,
-        bottom,
-    }
+    DialogRule { state, name, all, bottom }
 }
 
 /// First match wins; more specific dialogs come first (the API-key dialog also
 /// says "Do you want to …", the auto-mode fallback prompt also mentions
 /// "Auto mode can't check actions", every dialog ends in "Esc to cancel").
 const DIALOG_RULES: &[DialogRule] = &[
-    rule(
-        ScreenState::PlanApproval,
-        "plan-approval",
-        &[r"Claude has written up a plan"],
-        &[],
-    ),
-    rule(
-        ScreenState::ExitPlanConfirm,
-        "exit-plan",
-        &[r"^\s*Exit plan mode\?$"],
-        &[],
-    ),
-    rule(
-        ScreenState::AskQuestionReview,
-        "ask-review",
-        &[r"^\s*Ready to submit your answers\?"],
-        &[],
-    ),
+    rule(ScreenState::PlanApproval, "plan-approval", &[r"Claude has written up a plan"], &[]),
+    rule(ScreenState::ExitPlanConfirm, "exit-plan", &[r"^\s*Exit plan mode\?$"], &[]),
+    rule(ScreenState::AskQuestionReview, "ask-review", &[r"^\s*Ready to submit your answers\?"], &[]),
     rule(
         ScreenState::AskQuestionReview,
         "ask-review",
         &[r"^Review your answers", r"^(?:❯ )?\s*\d+\. Submit answers"],
         &[],
     ),
-    rule(
-        ScreenState::AskQuestion,
-        "ask-question",
-        &[],
-        &[r"^Enter to select · "],
-    ),
+    rule(ScreenState::AskQuestion, "ask-question", &[], &[r"^Enter to select · "]),
     rule(
         ScreenState::AutoModeDialog,
         "auto-mode-dialog",
-        &[
-            r"^\s*Auto mode can't check actions in this session$",
-            r"Enter to stay in auto mode",
-        ],
+        &[r"^\s*Auto mode can't check actions in this session$", r"Enter to stay in auto mode"],
         &[],
     ),
-    rule(
-        ScreenState::ApiKeyPrompt,
-        "api-key",
-        &[r"Detected a custom API key"],
-        &[],
-    ),
+    rule(ScreenState::ApiKeyPrompt, "api-key", &[r"Detected a custom API key"], &[]),
     rule(
         ScreenState::PermissionPrompt,
         "permission",
         &[r"^ *Do you want to ", r"^ *(?:❯ +)?(?:\d+\. )?(?:Yes|No)\b"],
         &[],
     ),
-    rule(
-        ScreenState::TrustPrompt,
-        "trust",
-        &[r"Yes, I trust this folder"],
-        &[],
-    ),
-    rule(
-        ScreenState::TrustPrompt,
-        "trust",
-        &[r"^ *Accessing workspace:$"],
-        &[],
-    ),
-    rule(
-        ScreenState::BypassConfirm,
-        "bypass",
-        &[r"running in Bypass Permissions mode"],
-        &[],
-    ),
-    rule(
-        ScreenState::SettingsError,
-        "settings-error",
-        &[r"^ *Settings Error$"],
-        &[],
-    ),
-    rule(
-        ScreenState::FullscreenUpsell,
-        "fullscreen-upsell",
-        &[r"Try the new fullscreen renderer\?"],
-        &[],
-    ),
-    rule(
-        ScreenState::LocalDialog,
-        "local-dialog",
-        &[],
-        &[r"Esc to (?:cancel|close)$"],
-    ),
+    rule(ScreenState::TrustPrompt, "trust", &[r"Yes, I trust this folder"], &[]),
+    rule(ScreenState::TrustPrompt, "trust", &[r"^ *Accessing workspace:$"], &[]),
+    rule(ScreenState::BypassConfirm, "bypass", &[r"running in Bypass Permissions mode"], &[]),
+    rule(ScreenState::SettingsError, "settings-error", &[r"^ *Settings Error$"], &[]),
+    rule(ScreenState::FullscreenUpsell, "fullscreen-upsell", &[r"Try the new fullscreen renderer\?"], &[]),
+    rule(ScreenState::LocalDialog, "local-dialog", &[], &[r"Esc to (?:cancel|close)$"]),
 ];
 
 /// First line of the bottom block: after the last unindented rule (`────` or
@@ -475,18 +382,12 @@ fn dialog_region_start(lines: &[String]) -> usize {
 
 /// `DIALOG_RULES` compiled once: (all-of regexes, bottom regexes) per rule.
 fn compiled_rules() -> &'static [(Vec<regex::Regex>, Vec<regex::Regex>)] {
-    static RULES: std::sync::OnceLock<Vec<(Vec<regex::Regex>, Vec<regex::Regex>)>> =
-        std::sync::OnceLock::new();
+    static RULES: std::sync::OnceLock<Vec<(Vec<regex::Regex>, Vec<regex::Regex>)>> = std::sync::OnceLock::new();
     RULES.get_or_init(|| {
         let compile = |ps: &[&str]| -> Vec<regex::Regex> {
-            ps.iter()
-                .map(|p| regex::Regex::new(p).expect("dialog rule regex"))
-                .collect()
+            ps.iter().map(|p| regex::Regex::new(p).expect("dialog rule regex")).collect()
         };
-        DIALOG_RULES
-            .iter()
-            .map(|r| (compile(r.all), compile(r.bottom)))
-            .collect()
+        DIALOG_RULES.iter().map(|r| (compile(r.all), compile(r.bottom))).collect()
     })
 }
 
@@ -494,13 +395,7 @@ fn classify_dialog(lines: &[String]) -> Option<ScreenObservation> {
     let start = dialog_region_start(lines);
     let region = &lines[start..];
     let body: Vec<&str> = region.iter().map(String::as_str).collect();
-    let tail: Vec<&str> = body
-        .iter()
-        .rev()
-        .filter(|l| !l.trim().is_empty())
-        .take(2)
-        .copied()
-        .collect();
+    let tail: Vec<&str> = body.iter().rev().filter(|l| !l.trim().is_empty()).take(2).copied().collect();
     for (r, (all, bottom)) in DIALOG_RULES.iter().zip(compiled_rules()) {
         let mut markers = vec![r.name.to_string()];
         let ok = all.iter().all(|re| find_marker(re, &body, &mut markers))

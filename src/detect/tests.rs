@@ -68,10 +68,7 @@ const EXPECTED: &[(&str, ScreenState)] = &[
     ("flag-dangerously-skip-permissions", Exited), // refused as root
     ("flag-dangerously-skip-permissions-sandbox", BypassConfirm),
     ("flag-permission-mode-acceptEdits", Idle),
-    (
-        "flag-permission-mode-bypassPermissions-sandbox-accepted",
-        Idle,
-    ),
+    ("flag-permission-mode-bypassPermissions-sandbox-accepted", Idle),
     ("flag-permission-mode-plan", Idle),
     ("flag-settings-invalid", SettingsError),
     ("flag-settings-not-json", Exited),
@@ -117,38 +114,18 @@ const EXPECTED: &[(&str, ScreenState)] = &[
 const OVERRIDES: &[(&str, &str, ScreenState)] = &[
     // 2.1.197: process exited (status 1) but the dialog stayed and tmux did not
     // mark the pane dead at 120x40: the screen cannot prove the exit.
-    (
-        "cc-2.1.197",
-        "startup-trust-after-2-no-120x40.txt",
-        TrustPrompt,
-    ),
+    ("cc-2.1.197", "startup-trust-after-2-no-120x40.txt", TrustPrompt),
     // 2.1.330 ignores digits in the trust dialog: `2` changed nothing.
-    (
-        "cc-2.1.330-fullscreen",
-        "startup-trust-after-2-no-80x24.txt",
-        TrustPrompt,
-    ),
-    (
-        "cc-2.1.330-fullscreen",
-        "startup-trust-after-2-no-120x40.txt",
-        TrustPrompt,
-    ),
+    ("cc-2.1.330-fullscreen", "startup-trust-after-2-no-80x24.txt", TrustPrompt),
+    ("cc-2.1.330-fullscreen", "startup-trust-after-2-no-120x40.txt", TrustPrompt),
 ];
 
 /// Screens that cannot prove exit (documented misses; need process state).
 const KNOWN_MISSES: &[(&str, &str, ScreenState)] = &[
     // Fullscreen exit with no messages leaves a blank main screen.
-    (
-        "cc-2.1.330-fullscreen",
-        "exit-after-ctrld-twice-80x24.txt",
-        Blank,
-    ),
+    ("cc-2.1.330-fullscreen", "exit-after-ctrld-twice-80x24.txt", Blank),
     // Classic: stale last frame, no resume hint (no messages).
-    (
-        "cc-2.1.330-classic",
-        "exit-after-ctrld-twice-120x40.txt",
-        ExitPending,
-    ),
+    ("cc-2.1.330-classic", "exit-after-ctrld-twice-120x40.txt", ExitPending),
 ];
 
 fn expected(version: &str, file: &str) -> Option<ScreenState> {
@@ -156,12 +133,7 @@ fn expected(version: &str, file: &str) -> Option<ScreenState> {
         .iter()
         .find(|(v, f, _)| *v == version && *f == file)
         .map(|(_, _, s)| *s)
-        .or_else(|| {
-            EXPECTED
-                .iter()
-                .find(|(s, _)| *s == stem(file))
-                .map(|(_, s)| *s)
-        })
+        .or_else(|| EXPECTED.iter().find(|(s, _)| *s == stem(file)).map(|(_, s)| *s))
 }
 
 #[test]
@@ -174,10 +146,7 @@ fn every_fixture_has_the_expected_state() {
         let got = obs(v, f).state;
         if got == want {
             correct += 1;
-        } else if KNOWN_MISSES
-            .iter()
-            .any(|(kv, kf, ks)| kv == v && kf == f && *ks == got)
-        {
+        } else if KNOWN_MISSES.iter().any(|(kv, kf, ks)| kv == v && kf == f && *ks == got) {
             eprintln!("known miss {v}/{f}: expected {want:?}, got {got:?}");
         } else {
             wrong.push(format!("{v}/{f}: expected {want:?}, got {got:?}"));
@@ -194,8 +163,7 @@ fn every_fixture_has_the_expected_state() {
 fn states_are_covered_per_version_and_size() {
     let all = fixtures();
     let has = |v: &str, size: &str, s: ScreenState| {
-        all.iter()
-            .any(|(fv, f)| *fv == v && f.contains(size) && expected(fv, f) == Some(s))
+        all.iter().any(|(fv, f)| *fv == v && f.contains(size) && expected(fv, f) == Some(s))
     };
     let common = [
         Idle,
@@ -261,14 +229,10 @@ fn render(o: &ScreenObservation) -> String {
             Value::Null => None,
             Value::Bool(false) if key != "checked" => None,
             Value::Array(a) if a.is_empty() => None,
-            Value::Array(a) => Some(Value::Array(
-                a.into_iter().filter_map(|v| prune("", v)).collect(),
-            )),
-            Value::Object(m) => Some(Value::Object(
-                m.into_iter()
-                    .filter_map(|(k, v)| prune(&k, v).map(|v| (k, v)))
-                    .collect(),
-            )),
+            Value::Array(a) => Some(Value::Array(a.into_iter().filter_map(|v| prune("", v)).collect())),
+            Value::Object(m) => {
+                Some(Value::Object(m.into_iter().filter_map(|(k, v)| prune(&k, v).map(|v| (k, v))).collect()))
+            }
             v => Some(v),
         }
     }
@@ -300,12 +264,7 @@ const FAMILIES: &[&[&str]] = &[
 #[test]
 fn every_fixture_is_in_a_family() {
     for (v, f) in fixtures() {
-        assert!(
-            FAMILIES
-                .iter()
-                .any(|fam| fam.iter().any(|p| f.starts_with(p))),
-            "{v}/{f} has no snapshot family"
-        );
+        assert!(FAMILIES.iter().any(|fam| fam.iter().any(|p| f.starts_with(p))), "{v}/{f} has no snapshot family");
     }
 }
 
@@ -347,10 +306,7 @@ fn snapshots_exit() {
 
 #[test]
 fn classify_never_panics_on_any_capture() {
-    let roots = [
-        "/work/shared/claude-code-2.1.197",
-        "/work/shared/claude-code-2.1.330",
-    ];
+    let roots = ["/work/shared/claude-code-2.1.197", "/work/shared/claude-code-2.1.330"];
     let mut n = 0;
     for root in roots.iter().map(Path::new).filter(|p| p.is_dir()) {
         for file in walk(root) {
@@ -437,23 +393,12 @@ fn bash_permission_command_and_options() {
         assert!(p.options[0].selected && p.options[0].number == Some(1));
         for v in ["cc-2.1.330-fullscreen", "cc-2.1.330-classic"] {
             let p = permission(v, &format!("perm-bash-{size}.txt"));
-            assert_eq!(
-                p.command.as_deref(),
-                Some("echo hello-from-bash > out.txt"),
-                "{v}"
-            );
+            assert_eq!(p.command.as_deref(), Some("echo hello-from-bash > out.txt"), "{v}");
             assert_eq!(p.description.as_deref(), Some("Write a file"), "{v}");
-            let want2 = format!(
-                "Yes, and always allow access to /srv/example/work/perm-{size} from this project"
-            );
+            let want2 = format!("Yes, and always allow access to /srv/example/work/perm-{size} from this project");
             assert_eq!(
                 labels(&p.options),
-                [
-                    "Yes",
-                    want2.as_str(),
-                    "Yes, and switch to auto mode · auto mode handles these prompts for you",
-                    "No"
-                ],
+                ["Yes", want2.as_str(), "Yes, and switch to auto mode · auto mode handles these prompts for you", "No"],
                 "{v}"
             );
             assert_eq!(p.options[3].number, Some(4));
@@ -461,12 +406,7 @@ fn bash_permission_command_and_options() {
     }
     // Curly apostrophe kept verbatim.
     let p = permission("cc-2.1.330-fullscreen", "perm-bash-no-tab-typed-120x40.txt");
-    assert!(
-        p.options
-            .iter()
-            .any(|o| o.label.contains("don’t ask again")),
-        "{p:?}"
-    );
+    assert!(p.options.iter().any(|o| o.label.contains("don’t ask again")), "{p:?}");
 }
 
 #[test]
@@ -480,11 +420,7 @@ fn write_and_edit_permission() {
         let e = permission(v, "perm-edit-80x24.txt");
         assert_eq!(e.kind, PermissionKind::Edit, "{v}");
         assert_eq!(e.file_path.as_deref(), Some("edit_me.txt"), "{v}");
-        assert_eq!(
-            e.body,
-            ["1 -alpha", "1 +beta", "2  beta0", "3  gamma"],
-            "{v}"
-        );
+        assert_eq!(e.body, ["1 -alpha", "1 +beta", "2  beta0", "3  gamma"], "{v}");
         assert_eq!(e.options.len(), 3);
     }
     // Header scrolled off: kind and path come from the question.
@@ -492,10 +428,7 @@ fn write_and_edit_permission() {
     assert!(!w.header_visible);
     assert_eq!(w.kind, PermissionKind::Write);
     assert_eq!(w.file_path.as_deref(), Some("long.txt"));
-    assert_eq!(
-        w.body.last().map(String::as_str),
-        Some("60 content line 60")
-    );
+    assert_eq!(w.body.last().map(String::as_str), Some("60 content line 60"));
 }
 
 #[test]
@@ -503,10 +436,7 @@ fn webfetch_and_mcp_permission() {
     let f = permission("cc-2.1.197", "perm-webfetch-80x24.txt");
     assert_eq!(f.kind, PermissionKind::WebFetch);
     assert_eq!(f.url.as_deref(), Some("http://127.0.0.1:18201/page"));
-    assert_eq!(
-        f.options[2].label,
-        "No, and tell Claude what to do differently (esc)"
-    );
+    assert_eq!(f.options[2].label, "No, and tell Claude what to do differently (esc)");
     let f = permission("cc-2.1.330-fullscreen", "perm-webfetch-120x40.txt");
     assert_eq!(f.url.as_deref(), Some("http://127.0.0.1:18301/page"));
     let m = permission("cc-2.1.197", "perm-mcp-120x40.txt");
@@ -522,15 +452,9 @@ fn unnumbered_auto_mode_prompt_defaults_to_no() {
             assert_eq!(labels(&p.options), ["No", "Yes"], "{v} {size}");
             assert!(p.options[0].selected && !p.options[1].selected);
             assert!(p.options.iter().all(|o| o.number.is_none()));
-            let p = permission(
-                v,
-                &format!("automode-bash-rm-unnumbered-yes-selected-{size}.txt"),
-            );
+            let p = permission(v, &format!("automode-bash-rm-unnumbered-yes-selected-{size}.txt"));
             assert_eq!(labels(&p.options), ["No", "Yes"]);
-            assert!(
-                p.options[1].selected && !p.options[0].selected,
-                "{v} {size}"
-            );
+            assert!(p.options[1].selected && !p.options[0].selected, "{v} {size}");
         }
     }
 }
@@ -542,20 +466,8 @@ fn single_question() {
         assert_eq!(q.tabs.len(), 1);
         assert_eq!(q.tabs[0].header, "Strategy");
         assert_eq!(q.question, "Which recovery strategy?");
-        assert_eq!(
-            labels(&q.options),
-            [
-                "Clean up",
-                "Auto-restart",
-                "Type something.",
-                "Chat about this"
-            ],
-            "{v}"
-        );
-        assert_eq!(
-            q.options[0].description.as_deref(),
-            Some("Remove dead sessions")
-        );
+        assert_eq!(labels(&q.options), ["Clean up", "Auto-restart", "Type something.", "Chat about this"], "{v}");
+        assert_eq!(q.options[0].description.as_deref(), Some("Remove dead sessions"));
         assert_eq!(q.options[1].description.as_deref(), Some("Restart them"));
         assert!(q.options[0].selected && q.has_type_something && !q.multi_select);
     }
@@ -567,21 +479,10 @@ fn multi_select_checked_flags() {
         let q = question(v, "ask-multi-toggled-1-3-120x40.txt");
         assert!(q.multi_select);
         let checked: Vec<Option<bool>> = q.options.iter().map(|o| o.checked).collect();
-        assert_eq!(
-            checked,
-            [Some(true), Some(false), Some(true), Some(false), None, None],
-            "{v}: {q:?}"
-        );
+        assert_eq!(checked, [Some(true), Some(false), Some(true), Some(false), None, None], "{v}: {q:?}");
         assert_eq!(
             labels(&q.options),
-            [
-                "Metrics",
-                "Tracing",
-                "Audit log",
-                "Type something",
-                "Submit",
-                "Chat about this"
-            ]
+            ["Metrics", "Tracing", "Audit log", "Type something", "Submit", "Chat about this"]
         );
     }
 }
@@ -590,29 +491,13 @@ fn multi_select_checked_flags() {
 fn two_question_tabs_and_review() {
     for v in VERSIONS {
         let q = question(v, "ask-two-120x40.txt");
-        let tabs: Vec<(&str, bool)> = q
-            .tabs
-            .iter()
-            .map(|t| (t.header.as_str(), t.answered))
-            .collect();
+        let tabs: Vec<(&str, bool)> = q.tabs.iter().map(|t| (t.header.as_str(), t.answered)).collect();
         assert_eq!(tabs, [("Strategy", false), ("Logging", false)], "{v}");
         let o = obs(v, "ask-two-review-80x24.txt");
-        let Some(Dialog::QuestionReview(r)) = o.dialog else {
-            panic!("{v}: {o:?}")
-        };
+        let Some(Dialog::QuestionReview(r)) = o.dialog else { panic!("{v}: {o:?}") };
         assert!(r.all_answered);
-        let pairs: Vec<(&str, &str)> = r
-            .answers
-            .iter()
-            .map(|a| (a.question.as_str(), a.answer.as_str()))
-            .collect();
-        assert_eq!(
-            pairs,
-            [
-                ("Which recovery strategy?", "Clean up"),
-                ("Which log level?", "Warn")
-            ]
-        );
+        let pairs: Vec<(&str, &str)> = r.answers.iter().map(|a| (a.question.as_str(), a.answer.as_str())).collect();
+        assert_eq!(pairs, [("Which recovery strategy?", "Clean up"), ("Which log level?", "Warn")]);
         assert_eq!(labels(&r.options), ["Submit answers", "Cancel"]);
     }
 }
@@ -622,76 +507,43 @@ fn plan_text_survives_scrolled_header() {
     // Only recorded at 80x24, and not with the classic renderer.
     for v in ["cc-2.1.197", "cc-2.1.330-fullscreen"] {
         let o = obs(v, "plan-approval-long-plan-80x24.txt");
-        let Some(Dialog::Plan(p)) = o.dialog else {
-            panic!("{v}: {o:?}")
-        };
+        let Some(Dialog::Plan(p)) = o.dialog else { panic!("{v}: {o:?}") };
         assert!(p.plan_text.contains("Step number "), "{v}: {}", p.plan_text);
         assert_eq!(
             labels(&p.options),
-            [
-                "Yes, and use auto mode",
-                "Yes, manually approve edits",
-                "Tell Claude what to change"
-            ]
+            ["Yes, and use auto mode", "Yes, manually approve edits", "Tell Claude what to change"]
         );
-        assert!(
-            p.plan_file.as_deref().is_some_and(|f| f.ends_with(".md")),
-            "{v}: {p:?}"
-        );
+        assert!(p.plan_file.as_deref().is_some_and(|f| f.ends_with(".md")), "{v}: {p:?}");
     }
     let o = obs("cc-2.1.197", "plan-approval-long-plan-80x24.txt");
-    let Some(Dialog::Plan(p)) = o.dialog else {
-        unreachable!()
-    };
+    let Some(Dialog::Plan(p)) = o.dialog else { unreachable!() };
     assert!(!p.header_visible);
     assert!(p.plan_text.ends_with("40. Step number 40 of the plan"));
     let o = obs("cc-2.1.330-fullscreen", "plan-approval-120x40.txt");
-    let Some(Dialog::Plan(p)) = o.dialog else {
-        panic!("{o:?}")
-    };
+    let Some(Dialog::Plan(p)) = o.dialog else { panic!("{o:?}") };
     assert!(p.header_visible);
-    assert_eq!(
-        p.plan_text,
-        "Plan: demo\n\n1. Create written.txt\n2. Run the tests\n3. Report back"
-    );
+    assert_eq!(p.plan_text, "Plan: demo\n\n1. Create written.txt\n2. Run the tests\n3. Report back");
 }
 
 #[test]
 fn trust_dialog_directory_and_default() {
     let o = obs("cc-2.1.197", "startup-trust-80x24.txt");
-    let Some(Dialog::Trust(t)) = o.dialog else {
-        panic!("{o:?}")
-    };
-    assert_eq!(
-        t.directory.as_deref(),
-        Some("/srv/examples/work/startup-80x24")
-    );
+    let Some(Dialog::Trust(t)) = o.dialog else { panic!("{o:?}") };
+    assert_eq!(t.directory.as_deref(), Some("/srv/examples/work/startup-80x24"));
     assert_eq!(labels(&t.options), ["Yes, I trust this folder", "No, exit"]);
     assert!(t.options[0].selected);
     let o = obs("cc-2.1.330-fullscreen", "startup-trust-120x40.txt");
-    let Some(Dialog::Trust(t)) = o.dialog else {
-        panic!("{o:?}")
-    };
-    assert_eq!(
-        t.directory.as_deref(),
-        Some("/srv/example/work/startup-120x40")
-    );
+    let Some(Dialog::Trust(t)) = o.dialog else { panic!("{o:?}") };
+    assert_eq!(t.directory.as_deref(), Some("/srv/example/work/startup-120x40"));
     assert_eq!(labels(&t.options), ["No, exit", "Yes, I trust this folder"]);
     assert!(t.options[0].selected && t.options[0].number.is_none());
     // Cursor moved down: the row above the cursor is still an option.
-    let o = obs(
-        "cc-2.1.330-fullscreen",
-        "startup-trust-yes-highlighted-80x24.txt",
-    );
-    let Some(Dialog::Trust(t)) = o.dialog else {
-        panic!("{o:?}")
-    };
+    let o = obs("cc-2.1.330-fullscreen", "startup-trust-yes-highlighted-80x24.txt");
+    let Some(Dialog::Trust(t)) = o.dialog else { panic!("{o:?}") };
     assert_eq!(labels(&t.options), ["No, exit", "Yes, I trust this folder"]);
     assert!(t.options[1].selected && !t.options[0].selected);
     let o = obs("cc-2.1.330-classic", "startup-apikey-80x24.txt");
-    let Some(Dialog::Generic(d)) = o.dialog else {
-        panic!("{o:?}")
-    };
+    let Some(Dialog::Generic(d)) = o.dialog else { panic!("{o:?}") };
     assert_eq!(labels(&d.options), ["Yes", "No (recommended)"]);
     assert!(d.options[1].selected);
 }
@@ -700,48 +552,23 @@ fn trust_dialog_directory_and_default() {
 fn retry_info_and_errors() {
     let o = obs("cc-2.1.197", "error-500-retrying-120x40.txt");
     assert_eq!(o.state, ApiRetry);
-    assert_eq!(
-        o.retry,
-        Some(RetryInfo {
-            label: "API error".into(),
-            retry_in_secs: 1,
-            attempt: 2,
-            max_attempts: 10
-        })
-    );
+    assert_eq!(o.retry, Some(RetryInfo { label: "API error".into(), retry_in_secs: 1, attempt: 2, max_attempts: 10 }));
     let o = obs("cc-2.1.330-fullscreen", "error-500-final-120x40.txt");
     let r = o.retry.expect("retry");
-    assert_eq!(
-        (r.label.as_str(), r.attempt, r.max_attempts),
-        ("500 Internal server error", 2, 2)
-    );
+    assert_eq!((r.label.as_str(), r.attempt, r.max_attempts), ("500 Internal server error", 2, 2));
     // Final error: idle, placeholder is not a draft, error text is reported.
     let o = obs("cc-2.1.330-fullscreen", "error-500-final-final-80x24.txt");
     assert_eq!(o.state, Idle);
     assert_eq!(o.input, None);
-    assert_eq!(
-        o.placeholder.as_deref(),
-        Some("Resend your message to try again")
-    );
-    assert!(
-        o.last_error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("API Error: 500")),
-        "{o:?}"
-    );
+    assert_eq!(o.placeholder.as_deref(), Some("Resend your message to try again"));
+    assert!(o.last_error.as_deref().is_some_and(|e| e.starts_with("API Error: 500")), "{o:?}");
 }
 
 #[test]
 fn input_box_details() {
     let o = obs("cc-2.1.197", "idle-with-draft-text-120x40.txt");
-    assert_eq!(
-        (o.state, o.input.as_deref()),
-        (Idle, Some("some draft text"))
-    );
-    let o = obs(
-        "cc-2.1.330-fullscreen",
-        "working-typing-while-busy-80x24.txt",
-    );
+    assert_eq!((o.state, o.input.as_deref()), (Idle, Some("some draft text")));
+    let o = obs("cc-2.1.330-fullscreen", "working-typing-while-busy-80x24.txt");
     assert_eq!(o.state, Working);
     assert_eq!(o.input.as_deref(), Some("queued follow-up message"));
     assert_eq!(o.mode.as_deref(), Some("manual"));
@@ -749,10 +576,7 @@ fn input_box_details() {
     assert!(o.shell_mode);
     let o = obs("cc-2.1.197", "flag-permission-mode-acceptEdits-80x24.txt");
     assert_eq!(o.mode.as_deref(), Some("acceptEdits"));
-    let o = obs(
-        "cc-2.1.330-fullscreen",
-        "flag-permission-mode-plan-120x40.txt",
-    );
+    let o = obs("cc-2.1.330-fullscreen", "flag-permission-mode-plan-120x40.txt");
     assert_eq!(o.mode.as_deref(), Some("plan"));
     let o = obs("cc-2.1.330-fullscreen", "automode-idle-80x24.txt");
     assert_eq!(o.mode.as_deref(), Some("auto"));

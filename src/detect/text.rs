@@ -21,15 +21,8 @@ pub const NBSP: char = '\u{a0}';
 /// discriminator we have. ANSI escapes (from `capture-pane -e`) are removed so
 /// that such captures classify like their plain twins.
 pub fn screen_lines(screen: &str) -> Vec<String> {
-    let plain = if screen.contains('\u{1b}') {
-        strip_ansi(screen)
-    } else {
-        screen.to_string()
-    };
-    let mut lines: Vec<String> = plain
-        .split('\n')
-        .map(|l| l.trim_end_matches([' ', '\r', '\t']).to_string())
-        .collect();
+    let plain = if screen.contains('\u{1b}') { strip_ansi(screen) } else { screen.to_string() };
+    let mut lines: Vec<String> = plain.split('\n').map(|l| l.trim_end_matches([' ', '\r', '\t']).to_string()).collect();
     while lines.last().is_some_and(|l| l.trim().is_empty()) {
         lines.pop();
     }

@@ -17,20 +17,13 @@ fn claude_bin(version: &str) -> Option<PathBuf> {
     // Same lookup as scripts/install-claude-code.sh.
     let root = std::env::var_os("AEGIS_CC_CACHE")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|c| Path::new(&c).join("aegis/claude-code"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/aegis/claude-code"))
-        })?;
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|c| Path::new(&c).join("aegis/claude-code")))
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/aegis/claude-code")))?;
     let p = root.join(version).join("node_modules/.bin/claude");
     if p.exists() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIP: Claude Code {version} not installed at {}",
-            p.display()
-        );
+        eprintln!("SKIP: Claude Code {version} not installed at {}", p.display());
         None
     }
 }
@@ -57,12 +50,7 @@ impl CcHome {
             "projects": {work.to_string_lossy(): {"hasTrustDialogAccepted": true}},
         });
         std::fs::write(cfg.join(".claude.json"), seed.to_string()).unwrap();
-        CcHome {
-            _dir: dir,
-            home,
-            cfg,
-            work,
-        }
+        CcHome { _dir: dir, home, cfg, work }
     }
 }
 
@@ -77,10 +65,7 @@ impl CcRun {
         self.events.iter().rev().find(|e| e["type"] == "result")
     }
     fn result_text(&self) -> String {
-        self.result()
-            .and_then(|r| r["result"].as_str())
-            .unwrap_or_default()
-            .to_string()
+        self.result().and_then(|r| r["result"].as_str()).unwrap_or_default().to_string()
     }
     fn dump(&self) -> String {
         format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
@@ -125,30 +110,19 @@ async fn run_cc(
         Ok(out) => out.expect("wait claude"),
         Err(_) => {
             if let Some(pid) = pid {
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{pid}")])
-                    .status();
+                let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
             }
             panic!("claude did not finish within {limit:?}");
         }
     };
     // Tool subprocesses share the group; make sure nothing is left behind.
     if let Some(pid) = pid {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
+        let _ =
+            std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
     }
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let events = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect();
-    CcRun {
-        events,
-        stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-    }
+    let events = stdout.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
+    CcRun { events, stdout, stderr: String::from_utf8_lossy(&out.stderr).to_string() }
 }
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -176,22 +150,8 @@ async fn bash_tool(version: &str) {
     };
     let home = CcHome::new();
     let api = FakeApi::start(Script::builtin()).await.unwrap();
-    let run = run_cc(
-        &bin,
-        &home,
-        &api,
-        "BASH(echo aegis-e2e-$((6*7)))",
-        &["--allowedTools", "Bash"],
-        &[],
-        LIMIT,
-    )
-    .await;
-    assert_eq!(
-        run.result_text(),
-        "Tool finished: aegis-e2e-42",
-        "{}",
-        run.dump()
-    );
+    let run = run_cc(&bin, &home, &api, "BASH(echo aegis-e2e-$((6*7)))", &["--allowedTools", "Bash"], &[], LIMIT).await;
+    assert_eq!(run.result_text(), "Tool finished: aegis-e2e-42", "{}", run.dump());
     let main = api.main_requests();
     assert_eq!(main.len(), 2, "{:?}", api.requests());
     assert_eq!(main[0].reply_tools, vec!["Bash".to_string()]);
@@ -208,44 +168,14 @@ async fn write_and_edit(version: &str) {
     let home = CcHome::new();
     let api = FakeApi::start(Script::builtin()).await.unwrap();
     let args = ["--permission-mode", "acceptEdits"];
-    let run = run_cc(
-        &bin,
-        &home,
-        &api,
-        "WRITE(notes/a.txt:alpha beta)",
-        &args,
-        &[],
-        LIMIT,
-    )
-    .await;
-    assert!(
-        run.result_text().starts_with("Tool finished: "),
-        "{}",
-        run.dump()
-    );
+    let run = run_cc(&bin, &home, &api, "WRITE(notes/a.txt:alpha beta)", &args, &[], LIMIT).await;
+    assert!(run.result_text().starts_with("Tool finished: "), "{}", run.dump());
     let file = home.work.join("notes/a.txt");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha beta\n");
-    let run = run_cc(
-        &bin,
-        &home,
-        &api,
-        "EDIT(notes/a.txt:beta->gamma)",
-        &args,
-        &[],
-        LIMIT,
-    )
-    .await;
-    assert!(
-        run.result_text().starts_with("Tool finished: "),
-        "{}",
-        run.dump()
-    );
+    let run = run_cc(&bin, &home, &api, "EDIT(notes/a.txt:beta->gamma)", &args, &[], LIMIT).await;
+    assert!(run.result_text().starts_with("Tool finished: "), "{}", run.dump());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha gamma\n");
-    let tools: Vec<String> = api
-        .main_requests()
-        .iter()
-        .flat_map(|r| r.reply_tools.clone())
-        .collect();
+    let tools: Vec<String> = api.main_requests().iter().flat_map(|r| r.reply_tools.clone()).collect();
     assert_eq!(tools, ["Write", "Read", "Edit"]);
     api.shutdown().await;
 }
@@ -257,22 +187,8 @@ async fn error_retry(version: &str) {
     let home = CcHome::new();
     let api = FakeApi::start(Script::builtin()).await.unwrap();
     let env = [("CLAUDE_CODE_MAX_RETRIES", "2")];
-    let run = run_cc(
-        &bin,
-        &home,
-        &api,
-        "ERROR(500x1) then fine",
-        &[],
-        &env,
-        LIMIT,
-    )
-    .await;
-    assert_eq!(
-        run.result_text(),
-        "Fake reply: ERROR(500x1) then fine",
-        "{}",
-        run.dump()
-    );
+    let run = run_cc(&bin, &home, &api, "ERROR(500x1) then fine", &[], &env, LIMIT).await;
+    assert_eq!(run.result_text(), "Fake reply: ERROR(500x1) then fine", "{}", run.dump());
     let statuses: Vec<u16> = api.main_requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [500, 200]);
 
@@ -280,11 +196,7 @@ async fn error_retry(version: &str) {
     let run = run_cc(&bin, &home, &api, "ERROR(500) forever", &[], &env, LIMIT).await;
     let r = run.result().expect("result event");
     assert_eq!(r["is_error"], true, "{}", run.dump());
-    let failed = api
-        .main_requests()
-        .iter()
-        .filter(|r| r.last_user_text.contains("forever"))
-        .count();
+    let failed = api.main_requests().iter().filter(|r| r.last_user_text.contains("forever")).count();
     assert_eq!(failed, 3);
     api.shutdown().await;
 }

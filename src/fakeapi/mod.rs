@@ -40,8 +40,8 @@ use tokio::task::JoinHandle;
 
 pub use request::{strip_reminders, RequestView, Turn};
 pub use script::{
-    error_body, first_line, new_id, schema_sample, BlockDef, NumOrTemplate, OutBlock, RuleDef,
-    Script, TimesScope, DEFAULT_CHUNK_CHARS,
+    error_body, first_line, new_id, schema_sample, BlockDef, NumOrTemplate, OutBlock, RuleDef, Script, TimesScope,
+    DEFAULT_CHUNK_CHARS,
 };
 pub use sse::{split_chars, Answer, SseEvent};
 
@@ -89,10 +89,7 @@ impl Inner {
     fn record(&self, mut r: RecordedRequest) {
         r.seq = self.seq.fetch_add(1, Ordering::SeqCst);
         tracing::debug!(path = %r.path, status = r.status, rule = ?r.rule, main = r.main_loop, text = %first_line(&r.last_user_text, 80), "fake-api request");
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(r);
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).push(r);
     }
 
     /// Sleeps `ms`; false if the server is shutting down.
@@ -124,10 +121,7 @@ impl FakeApi {
     }
 
     /// Serves `script` on an already bound listener.
-    pub async fn start_on(
-        listener: tokio::net::TcpListener,
-        script: Script,
-    ) -> std::io::Result<FakeApi> {
+    pub async fn start_on(listener: tokio::net::TcpListener, script: Script) -> std::io::Result<FakeApi> {
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -139,10 +133,7 @@ impl FakeApi {
         });
         let app = Router::new()
             .route("/v1/messages", post(messages).fallback(fallback))
-            .route(
-                "/v1/messages/count_tokens",
-                post(count_tokens).fallback(fallback),
-            )
+            .route("/v1/messages/count_tokens", post(count_tokens).fallback(fallback))
             .route("/", axum::routing::any(root))
             .fallback(fallback)
             .with_state(inner.clone());
@@ -157,12 +148,7 @@ impl FakeApi {
                 tracing::warn!("fake-api server stopped: {e}");
             }
         });
-        Ok(FakeApi {
-            addr,
-            inner,
-            shutdown_tx,
-            task: Some(task),
-        })
+        Ok(FakeApi { addr, inner, shutdown_tx, task: Some(task) })
     }
 
     /// `http://127.0.0.1:PORT`, the value for `ANTHROPIC_BASE_URL`.
@@ -176,39 +162,25 @@ impl FakeApi {
 
     /// Every request seen so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.inner
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Only the main-loop `/v1/messages` requests.
     pub fn main_requests(&self) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.main_loop && r.path == "/v1/messages")
-            .collect()
+        self.requests().into_iter().filter(|r| r.main_loop && r.path == "/v1/messages").collect()
     }
 
     /// Replaces the rules; `times` counters start again from zero.
     pub fn set_script(&self, script: Script) {
         *self.inner.script.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(script);
-        self.inner
-            .counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.inner.counters.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Stops serving: open streams end at once, connections are closed.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
         if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(3), &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(3), &mut task).await.is_err() {
                 task.abort();
                 let _ = task.await;
             }
@@ -263,10 +235,7 @@ fn json_response(status: u16, body: &Value, headers: &[(String, String)]) -> Res
         h.insert("request-id", v);
     }
     for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
             h.insert(k, v);
         }
     }
@@ -326,12 +295,7 @@ fn estimate_tokens(bytes: &Bytes) -> u64 {
     (bytes.len() as u64 / 4).max(1)
 }
 
-async fn count_tokens(
-    State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: OriginalUri,
-    bytes: Bytes,
-) -> Response {
+async fn count_tokens(State(inner): State<Arc<Inner>>, method: Method, uri: OriginalUri, bytes: Bytes) -> Response {
     let path = uri.0.path().to_string();
     let body = match parse_body(&bytes) {
         Ok(b) => b,
@@ -349,12 +313,7 @@ async fn count_tokens(
     json_response(200, &json!({"input_tokens": estimate_tokens(&bytes)}), &[])
 }
 
-async fn messages(
-    State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: OriginalUri,
-    bytes: Bytes,
-) -> Response {
+async fn messages(State(inner): State<Arc<Inner>>, method: Method, uri: OriginalUri, bytes: Bytes) -> Response {
     let path = uri.0.path().to_string();
     let body = match parse_body(&bytes) {
         Ok(b) => b,
@@ -364,11 +323,7 @@ async fn messages(
         }
     };
     let view = RequestView::parse(&body);
-    let script = inner
-        .script
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let script = inner.script.read().unwrap_or_else(|e| e.into_inner()).clone();
     let sel = {
         let mut counters = inner.counters.lock().unwrap_or_else(|e| e.into_inner());
         script.respond(&view, &mut counters)
@@ -414,10 +369,7 @@ async fn messages(
         return json_response(503, &error_body(503, None), &[]);
     }
     if sel.status >= 400 {
-        let body = sel
-            .error_body
-            .clone()
-            .unwrap_or_else(|| error_body(sel.status, None));
+        let body = sel.error_body.clone().unwrap_or_else(|| error_body(sel.status, None));
         return json_response(sel.status, &body, &sel.headers);
     }
     let answer = Answer::new(
@@ -449,23 +401,15 @@ async fn messages(
             }
         }
     });
-    let mut resp = Response::new(Body::from_stream(
-        tokio_stream::wrappers::ReceiverStream::new(rx),
-    ));
+    let mut resp = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)));
     let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
+    h.insert("content-type", HeaderValue::from_static("text/event-stream"));
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     if let Ok(v) = HeaderValue::from_str(&new_id("req_01")) {
         h.insert("request-id", v);
     }
     for (k, v) in &sel.headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
             h.insert(k, v);
         }
     }

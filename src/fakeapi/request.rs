@@ -52,8 +52,7 @@ fn reminder_re() -> &'static Regex {
 fn cwd_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?m)(?:Primary working directory|Working directory):[ \t]*(/[^\n]*?)[ \t]*$")
-            .unwrap()
+        Regex::new(r"(?m)(?:Primary working directory|Working directory):[ \t]*(/[^\n]*?)[ \t]*$").unwrap()
     })
 }
 
@@ -83,11 +82,9 @@ fn block_type(b: &Value) -> &str {
 fn tool_result_text(b: &Value) -> String {
     match b.get("content") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|c| c.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Some(Value::Array(a)) => {
+            a.iter().filter_map(|c| c.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
         _ => String::new(),
     }
 }
@@ -117,52 +114,30 @@ fn collect_strings(v: &Value, out: &mut String) {
 
 impl RequestView {
     pub fn parse(body: &Value) -> RequestView {
-        let model = body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("claude-fake")
-            .to_string();
+        let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-fake").to_string();
         let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
         let tools: Vec<String> = body
             .get("tools")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from)).collect())
             .unwrap_or_default();
         let empty = Vec::new();
-        let all_messages = body
-            .get("messages")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty);
+        let all_messages = body.get("messages").and_then(Value::as_array).unwrap_or(&empty);
         // CC 2.1 puts role:"system" entries into `messages`; they are not turns.
         let msgs: Vec<&Value> = all_messages
             .iter()
-            .filter(|m| {
-                matches!(
-                    m.get("role").and_then(Value::as_str),
-                    Some("user" | "assistant")
-                )
-            })
+            .filter(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "assistant")))
             .collect();
-        let role = |m: &Value| {
-            m.get("role")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
+        let role = |m: &Value| m.get("role").and_then(Value::as_str).unwrap_or("").to_string();
 
         // tool_use id -> tool name, from the assistant messages.
         let mut tool_names: HashMap<String, String> = HashMap::new();
         for m in msgs.iter().filter(|m| role(m) == "assistant") {
             for b in blocks(m.get("content").unwrap_or(&Value::Null)) {
                 if block_type(&b) == "tool_use" {
-                    if let (Some(id), Some(name)) = (
-                        b.get("id").and_then(Value::as_str),
-                        b.get("name").and_then(Value::as_str),
-                    ) {
+                    if let (Some(id), Some(name)) =
+                        (b.get("id").and_then(Value::as_str), b.get("name").and_then(Value::as_str))
+                    {
                         tool_names.insert(id.to_string(), name.to_string());
                     }
                 }
@@ -174,22 +149,13 @@ impl RequestView {
         while start > 0 && role(msgs[start - 1]) == "user" {
             start -= 1;
         }
-        let trailing: Vec<Value> = msgs[start..]
-            .iter()
-            .flat_map(|m| blocks(m.get("content").unwrap_or(&Value::Null)))
-            .collect();
-        let results: Vec<&Value> = trailing
-            .iter()
-            .filter(|b| block_type(b) == "tool_result")
-            .collect();
+        let trailing: Vec<Value> =
+            msgs[start..].iter().flat_map(|m| blocks(m.get("content").unwrap_or(&Value::Null))).collect();
+        let results: Vec<&Value> = trailing.iter().filter(|b| block_type(b) == "tool_result").collect();
         let (turn, last_text, result_tools) = if results.is_empty() {
             (Turn::Prompt, user_texts(&trailing).join("\n"), Vec::new())
         } else {
-            let text = results
-                .iter()
-                .map(|b| tool_result_text(b))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = results.iter().map(|b| tool_result_text(b)).collect::<Vec<_>>().join("\n");
             let names = results
                 .iter()
                 .filter_map(|b| b.get("tool_use_id").and_then(Value::as_str))
@@ -214,14 +180,8 @@ impl RequestView {
             collect_strings(s, &mut all);
         }
         collect_strings(&Value::Array(all_messages.clone()), &mut all);
-        let cwd = cwd_re()
-            .captures(&all)
-            .map(|c| c[1].to_string())
-            .unwrap_or_else(|| "/tmp".to_string());
-        let plan_file = plan_re()
-            .captures_iter(&all)
-            .last()
-            .map(|c| c[1].to_string());
+        let cwd = cwd_re().captures(&all).map(|c| c[1].to_string()).unwrap_or_else(|| "/tmp".to_string());
+        let plan_file = plan_re().captures_iter(&all).last().map(|c| c[1].to_string());
         let json_schema = body
             .pointer("/output_config/format")
             .filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))

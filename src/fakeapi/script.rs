@@ -178,22 +178,14 @@ impl Script {
         for (i, def) in defs.into_iter().enumerate() {
             let label = def.name.clone().unwrap_or_else(|| format!("rule#{i}"));
             let re = |s: &Option<String>| -> anyhow::Result<Option<Regex>> {
-                s.as_deref()
-                    .map(Regex::new)
-                    .transpose()
-                    .map_err(|e| anyhow::anyhow!("{label}: bad regex: {e}"))
+                s.as_deref().map(Regex::new).transpose().map_err(|e| anyhow::anyhow!("{label}: bad regex: {e}"))
             };
             let match_re = re(&def.match_re)?;
             let prompt_re = re(&def.prompt)?;
             if def.text.is_some() && !def.reply.is_empty() {
                 anyhow::bail!("{label}: give either `text` or `reply`, not both");
             }
-            rules.push(Rule {
-                def,
-                label,
-                match_re,
-                prompt_re,
-            });
+            rules.push(Rule { def, label, match_re, prompt_re });
         }
         Ok(Script { rules })
     }
@@ -217,18 +209,12 @@ impl Script {
             if d.side != req.side {
                 continue;
             }
-            let turn = d.turn.unwrap_or(if d.after_tool.is_some() {
-                Turn::ToolResult
-            } else {
-                Turn::Any
-            });
+            let turn = d.turn.unwrap_or(if d.after_tool.is_some() { Turn::ToolResult } else { Turn::Any });
             if turn != Turn::Any && turn != req.turn {
                 continue;
             }
             if let Some(t) = &d.after_tool {
-                if req.turn != Turn::ToolResult
-                    || (t != "*" && !req.result_tools.iter().any(|n| n == t))
-                {
+                if req.turn != Turn::ToolResult || (t != "*" && !req.result_tools.iter().any(|n| n == t)) {
                     continue;
                 }
             }
@@ -273,12 +259,7 @@ impl Script {
             if d.modifier {
                 continue;
             }
-            let status = d
-                .status
-                .as_ref()
-                .and_then(|t| ctx.num(t))
-                .map(|s| s.clamp(100, 999) as u16)
-                .unwrap_or(200);
+            let status = d.status.as_ref().and_then(|t| ctx.num(t)).map(|s| s.clamp(100, 999) as u16).unwrap_or(200);
             let mut blocks: Vec<OutBlock> = d
                 .reply
                 .iter()
@@ -298,10 +279,7 @@ impl Script {
                 blocks.push(OutBlock::Text(default_text(req, &ctx)));
             }
             let error_body = if status >= 400 {
-                Some(error_body(
-                    status,
-                    d.error_body.as_ref().map(|v| ctx.expand_value(v)),
-                ))
+                Some(error_body(status, d.error_body.as_ref().map(|v| ctx.expand_value(v))))
             } else {
                 None
             };
@@ -309,11 +287,7 @@ impl Script {
                 rule: Some(rule.label.clone()),
                 status,
                 error_body,
-                headers: d
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), ctx.expand(v)))
-                    .collect(),
+                headers: d.headers.iter().map(|(k, v)| (k.clone(), ctx.expand(v))).collect(),
                 stop_reason: d.stop_reason.clone(),
                 blocks,
                 delay_ms,
@@ -386,10 +360,7 @@ pub fn error_body(status: u16, custom: Option<Value>) -> Value {
         401 => ("authentication_error", "invalid x-api-key"),
         403 => ("permission_error", "Permission denied"),
         404 => ("not_found_error", "Not found"),
-        413 => (
-            "request_too_large",
-            "Request exceeds the maximum allowed size",
-        ),
+        413 => ("request_too_large", "Request exceeds the maximum allowed size"),
         429 => ("rate_limit_error", "Rate limited"),
         500 => ("api_error", "Internal server error"),
         503 => ("api_error", "Service unavailable"),
@@ -421,21 +392,15 @@ pub(crate) struct Selected {
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutBlock {
     Text(String),
-    ToolUse {
-        id: String,
-        name: String,
-        input: Value,
-    },
+    ToolUse { id: String, name: String, input: Value },
 }
 
 /// A fresh id such as `toolu_01…` / `msg_01…` (22 base62 characters, unique per process).
 pub fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let mut x = nanos ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (std::process::id() as u64) << 32;
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut s = String::from(prefix);
@@ -457,11 +422,7 @@ fn placeholder_re() -> &'static Regex {
 
 /// First non-empty line, trimmed, cut to `max` characters.
 pub fn first_line(s: &str, max: usize) -> String {
-    let line = s
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
+    let line = s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
     line.chars().take(max).collect()
 }
 
@@ -477,17 +438,11 @@ impl<'a> Ctx<'a> {
         let mut vars = HashMap::new();
         if let Some(c) = caps {
             for (i, m) in c.iter().enumerate() {
-                vars.insert(
-                    i.to_string(),
-                    m.map(|m| m.as_str().to_string()).unwrap_or_default(),
-                );
+                vars.insert(i.to_string(), m.map(|m| m.as_str().to_string()).unwrap_or_default());
             }
             if let Some(re) = re {
                 for name in re.capture_names().flatten() {
-                    let v = c
-                        .name(name)
-                        .map(|m| m.as_str().to_string())
-                        .unwrap_or_default();
+                    let v = c.name(name).map(|m| m.as_str().to_string()).unwrap_or_default();
                     vars.insert(name.to_string(), v);
                 }
             }
@@ -500,11 +455,7 @@ impl<'a> Ctx<'a> {
         if p.starts_with('/') {
             p.to_string()
         } else {
-            format!(
-                "{}/{}",
-                self.req.cwd.trim_end_matches('/'),
-                p.trim_start_matches("./")
-            )
+            format!("{}/{}", self.req.cwd.trim_end_matches('/'), p.trim_start_matches("./"))
         }
     }
 
@@ -525,12 +476,7 @@ impl<'a> Ctx<'a> {
                 "result" => Some(self.req.last_text.clone()),
                 "result_line" => Some(first_line(&self.req.last_text, 60)),
                 "tool" => Some(self.req.result_tools.first().cloned().unwrap_or_default()),
-                "plan_file" => Some(
-                    self.req
-                        .plan_file
-                        .clone()
-                        .unwrap_or_else(|| self.abs("PLAN.md")),
-                ),
+                "plan_file" => Some(self.req.plan_file.clone().unwrap_or_else(|| self.abs("PLAN.md"))),
                 k => self.vars.get(k).cloned(),
             }
         };
@@ -543,9 +489,7 @@ impl<'a> Ctx<'a> {
 
     fn expand(&self, s: &str) -> String {
         placeholder_re()
-            .replace_all(s, |c: &Captures| {
-                self.lookup(&c[1]).unwrap_or_else(|| c[0].to_string())
-            })
+            .replace_all(s, |c: &Captures| self.lookup(&c[1]).unwrap_or_else(|| c[0].to_string()))
             .into_owned()
     }
 
@@ -560,11 +504,7 @@ impl<'a> Ctx<'a> {
                 Value::String(self.expand(s))
             }
             Value::Array(a) => Value::Array(a.iter().map(|x| self.expand_value(x)).collect()),
-            Value::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), self.expand_value(x)))
-                    .collect(),
-            ),
+            Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), self.expand_value(x))).collect()),
             other => other.clone(),
         }
     }

@@ -33,23 +33,10 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn new(
-        id: String,
-        model: String,
-        blocks: Vec<OutBlock>,
-        stop: Option<String>,
-        input_tokens: u64,
-    ) -> Answer {
+    pub fn new(id: String, model: String, blocks: Vec<OutBlock>, stop: Option<String>, input_tokens: u64) -> Answer {
         let has_tool = blocks.iter().any(|b| matches!(b, OutBlock::ToolUse { .. }));
-        let stop_reason =
-            stop.unwrap_or_else(|| if has_tool { "tool_use" } else { "end_turn" }.into());
-        Answer {
-            id,
-            model,
-            blocks,
-            stop_reason,
-            input_tokens,
-        }
+        let stop_reason = stop.unwrap_or_else(|| if has_tool { "tool_use" } else { "end_turn" }.into());
+        Answer { id, model, blocks, stop_reason, input_tokens }
     }
 
     /// Rough output token count (4 characters per token).
@@ -139,10 +126,7 @@ impl Answer {
                 data: json!({"type": "content_block_start", "index": index, "content_block": start}),
             });
             if index == 0 {
-                ev.push(SseEvent {
-                    name: "ping",
-                    data: json!({"type": "ping"}),
-                });
+                ev.push(SseEvent { name: "ping", data: json!({"type": "ping"}) });
             }
             for d in deltas {
                 ev.push(SseEvent {
@@ -163,10 +147,7 @@ impl Answer {
                 "usage": {"output_tokens": self.output_tokens()},
             }),
         });
-        ev.push(SseEvent {
-            name: "message_stop",
-            data: json!({"type": "message_stop"}),
-        });
+        ev.push(SseEvent { name: "message_stop", data: json!({"type": "message_stop"}) });
         ev
     }
 }

@@ -89,10 +89,7 @@ fn parse_plan_file_and_schema() {
     });
     let v = RequestView::parse(&body);
     assert!(v.side);
-    assert_eq!(
-        v.plan_file.as_deref(),
-        Some("/h/.claude/plans/quiet-fox.md")
-    );
+    assert_eq!(v.plan_file.as_deref(), Some("/h/.claude/plans/quiet-fox.md"));
     let sel = respond(&Script::builtin(), &body, &mut Counters::new());
     let t: Value = serde_json::from_str(&texts(&sel)[0]).unwrap();
     assert_eq!(t, json!({"title": "Fake title"}));
@@ -102,11 +99,7 @@ fn parse_plan_file_and_schema() {
 fn builtin_plain_text_echoes_first_line() {
     let s = Script::builtin();
     let long = "x".repeat(100);
-    let sel = respond(
-        &s,
-        &prompt_req(&format!("{long}\nmore")),
-        &mut Counters::new(),
-    );
+    let sel = respond(&s, &prompt_req(&format!("{long}\nmore")), &mut Counters::new());
     assert_eq!(texts(&sel), vec![format!("Fake reply: {}", "x".repeat(60))]);
     assert!(tools(&sel).is_empty());
     assert_eq!(sel.rule.as_deref(), Some("fake_reply"));
@@ -134,22 +127,14 @@ fn builtin_bash_then_tool_finished() {
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].0, "Bash");
     assert_eq!(t[0].1["command"], "echo a");
-    let sel = respond(
-        &s,
-        &tool_result_req("BASH(echo a)", "Bash", "\na\nb"),
-        &mut c,
-    );
+    let sel = respond(&s, &tool_result_req("BASH(echo a)", "Bash", "\na\nb"), &mut c);
     assert_eq!(texts(&sel), vec!["Tool finished: a".to_string()]);
     assert!(tools(&sel).is_empty());
 }
 
 #[test]
 fn builtin_two_bash() {
-    let sel = respond(
-        &Script::builtin(),
-        &prompt_req("TWO_BASH(echo one;echo two)"),
-        &mut Counters::new(),
-    );
+    let sel = respond(&Script::builtin(), &prompt_req("TWO_BASH(echo one;echo two)"), &mut Counters::new());
     let t = tools(&sel);
     assert_eq!(t.len(), 2);
     assert_eq!(t[0].1["command"], "echo one");
@@ -164,11 +149,7 @@ fn builtin_write_makes_path_absolute() {
     assert_eq!(t[0].0, "Write");
     assert_eq!(t[0].1["file_path"], "/work/proj/out/a.txt");
     assert_eq!(t[0].1["content"], "Written by the fake model.\n");
-    let sel = respond(
-        &s,
-        &prompt_req("WRITE(/abs/b.txt:hi there)"),
-        &mut Counters::new(),
-    );
+    let sel = respond(&s, &prompt_req("WRITE(/abs/b.txt:hi there)"), &mut Counters::new());
     let t = tools(&sel);
     assert_eq!(t[0].1["file_path"], "/abs/b.txt");
     assert_eq!(t[0].1["content"], "hi there\n");
@@ -187,25 +168,14 @@ fn builtin_edit_reads_first() {
     assert_eq!(t[0].0, "Edit");
     assert_eq!(t[0].1["old_string"], "old text");
     assert_eq!(t[0].1["new_string"], "new text");
-    let sel = respond(
-        &s,
-        &tool_result_req(p, "Edit", "The file has been updated"),
-        &mut c,
-    );
-    assert_eq!(
-        texts(&sel),
-        vec!["Tool finished: The file has been updated".to_string()]
-    );
+    let sel = respond(&s, &tool_result_req(p, "Edit", "The file has been updated"), &mut c);
+    assert_eq!(texts(&sel), vec!["Tool finished: The file has been updated".to_string()]);
 }
 
 #[test]
 fn builtin_ask_presets_and_json() {
     let s = Script::builtin();
-    for (marker, n, multi) in [
-        ("ASK_ONE", 1, false),
-        ("ASK_MULTI", 1, true),
-        ("ASK_TWO", 2, false),
-    ] {
+    for (marker, n, multi) in [("ASK_ONE", 1, false), ("ASK_MULTI", 1, true), ("ASK_TWO", 2, false)] {
         let sel = respond(&s, &prompt_req(marker), &mut Counters::new());
         let t = tools(&sel);
         assert_eq!(t[0].0, "AskUserQuestion", "{marker}");
@@ -236,11 +206,7 @@ fn builtin_plan_writes_plan_file_then_exits() {
     let t = tools(&sel);
     assert_eq!(t[0].0, "Write");
     assert_eq!(t[0].1["file_path"], "/h/.claude/plans/x-y.md");
-    let mut body = tool_result_req(
-        "PLAN",
-        "Write",
-        "File created successfully at: /h/.claude/plans/x-y.md",
-    );
+    let mut body = tool_result_req("PLAN", "Write", "File created successfully at: /h/.claude/plans/x-y.md");
     let sel = respond(&s, &body, &mut c);
     let t = tools(&sel);
     assert_eq!(t[0].0, "ExitPlanMode");
@@ -250,10 +216,7 @@ fn builtin_plan_writes_plan_file_then_exits() {
     assert!(texts(&sel)[0].starts_with("Tool finished: "));
     let sel = respond(&s, &prompt_req("EXIT_PLAN"), &mut c);
     assert_eq!(tools(&sel)[0].0, "ExitPlanMode");
-    assert!(tools(&sel)[0].1["plan"]
-        .as_str()
-        .unwrap()
-        .starts_with("# Plan"));
+    assert!(tools(&sel)[0].1["plan"].as_str().unwrap().starts_with("# Plan"));
 }
 
 #[test]
@@ -270,21 +233,14 @@ fn builtin_error_times_then_normal() {
     for _ in 0..5 {
         let sel = respond(&s, &prompt_req("ERROR(529)"), &mut c);
         assert_eq!(sel.status, 529);
-        assert_eq!(
-            sel.error_body.as_ref().unwrap()["error"]["type"],
-            "overloaded_error"
-        );
+        assert_eq!(sel.error_body.as_ref().unwrap()["error"]["type"], "overloaded_error");
     }
 }
 
 #[test]
 fn builtin_slow_is_a_modifier() {
     let s = Script::builtin();
-    let sel = respond(
-        &s,
-        &prompt_req("SLOW(1500) BASH(echo x)"),
-        &mut Counters::new(),
-    );
+    let sel = respond(&s, &prompt_req("SLOW(1500) BASH(echo x)"), &mut Counters::new());
     assert_eq!(sel.delay_ms, 1500);
     assert_eq!(tools(&sel)[0].1["command"], "echo x");
     let sel = respond(&s, &prompt_req("STREAM_SLOW"), &mut Counters::new());
@@ -306,24 +262,14 @@ fn custom_script_first_match_times_and_fallthrough() {
     let mut c = Counters::new();
     let sel = respond(&s, &prompt_req("gooo"), &mut c);
     assert_eq!((sel.status, sel.rule.as_deref()), (500, Some("fail")));
-    assert_eq!(
-        sel.headers,
-        vec![("retry-after".to_string(), "1".to_string())]
-    );
+    assert_eq!(sel.headers, vec![("retry-after".to_string(), "1".to_string())]);
     assert_eq!(respond(&s, &prompt_req("go again"), &mut c).status, 500);
     let sel = respond(&s, &prompt_req("gooo"), &mut c);
     assert_eq!(sel.status, 200);
-    assert_eq!(
-        texts(&sel),
-        vec!["matched ooo / ooo in /work/proj".to_string()]
-    );
+    assert_eq!(texts(&sel), vec!["matched ooo / ooo in /work/proj".to_string()]);
     assert_eq!((sel.delay_ms, sel.chunk_delay_ms), (5, 7));
     assert_eq!(respond(&s, &prompt_req("login"), &mut c).status, 401);
-    let sel = respond(
-        &s,
-        &tool_result_req("run tests", "Bash", "all fine"),
-        &mut c,
-    );
+    let sel = respond(&s, &tool_result_req("run tests", "Bash", "all fine"), &mut c);
     assert_eq!(texts(&sel), vec!["ran tests: all fine".to_string()]);
     // Builtins are appended by default.
     let sel = respond(&s, &prompt_req("BASH(ls)"), &mut c);
@@ -332,8 +278,7 @@ fn custom_script_first_match_times_and_fallthrough() {
 
 #[test]
 fn script_without_builtin_and_bare_array() {
-    let s =
-        Script::from_json(r#"{"builtin": false, "rules": [{"match": "x", "text": "X"}]}"#).unwrap();
+    let s = Script::from_json(r#"{"builtin": false, "rules": [{"match": "x", "text": "X"}]}"#).unwrap();
     assert_eq!(s.len(), 1);
     let sel = respond(&s, &prompt_req("BASH(ls)"), &mut Counters::new());
     assert_eq!(texts(&sel), vec!["Fake reply: BASH(ls)".to_string()]);
@@ -352,11 +297,7 @@ fn sse_event_sequence_text_and_tool() {
         "m".into(),
         vec![
             OutBlock::Text("héllo wörld".into()),
-            OutBlock::ToolUse {
-                id: "toolu_1".into(),
-                name: "Bash".into(),
-                input: json!({"command": "echo hi"}),
-            },
+            OutBlock::ToolUse { id: "toolu_1".into(), name: "Bash".into(), input: json!({"command": "echo hi"}) },
         ],
         None,
         10,
@@ -365,36 +306,18 @@ fn sse_event_sequence_text_and_tool() {
     let names: Vec<&str> = ev.iter().map(|e| e.name).collect();
     assert_eq!(names[..3], ["message_start", "content_block_start", "ping"]);
     assert_eq!(names[names.len() - 2..], ["message_delta", "message_stop"]);
-    let text: String = ev
-        .iter()
-        .filter_map(|e| e.data.pointer("/delta/text").and_then(Value::as_str))
-        .collect();
+    let text: String = ev.iter().filter_map(|e| e.data.pointer("/delta/text").and_then(Value::as_str)).collect();
     assert_eq!(text, "héllo wörld");
-    let json_s: String = ev
-        .iter()
-        .filter_map(|e| {
-            e.data
-                .pointer("/delta/partial_json")
-                .and_then(Value::as_str)
-        })
-        .collect();
-    assert_eq!(
-        serde_json::from_str::<Value>(&json_s).unwrap(),
-        json!({"command": "echo hi"})
-    );
+    let json_s: String =
+        ev.iter().filter_map(|e| e.data.pointer("/delta/partial_json").and_then(Value::as_str)).collect();
+    assert_eq!(serde_json::from_str::<Value>(&json_s).unwrap(), json!({"command": "echo hi"}));
     let delta = ev.iter().find(|e| e.name == "message_delta").unwrap();
     assert_eq!(delta.data["delta"]["stop_reason"], "tool_use");
     assert!(delta.data["usage"]["output_tokens"].as_u64().unwrap() > 0);
-    let tool_start = ev
-        .iter()
-        .find(|e| e.name == "content_block_start" && e.data["index"] == 1)
-        .unwrap();
+    let tool_start = ev.iter().find(|e| e.name == "content_block_start" && e.data["index"] == 1).unwrap();
     assert_eq!(tool_start.data["content_block"]["id"], "toolu_1");
     assert_eq!(tool_start.data["content_block"]["input"], json!({}));
-    assert_eq!(
-        ev[0].encode(),
-        format!("event: message_start\ndata: {}\n\n", ev[0].data)
-    );
+    assert_eq!(ev[0].encode(), format!("event: message_start\ndata: {}\n\n", ev[0].data));
     let m = a.message_json();
     assert_eq!(m["content"][1]["input"]["command"], "echo hi");
     assert_eq!(m["stop_reason"], "tool_use");
@@ -434,13 +357,7 @@ async fn http_streaming_json_errors_and_recording() {
     let base = api.base_url();
     assert!(base.starts_with("http://127.0.0.1:"));
 
-    let (st, head, body) = http(
-        &base,
-        "POST",
-        "/v1/messages?beta=true",
-        &prompt_req("hi").to_string(),
-    )
-    .await;
+    let (st, head, body) = http(&base, "POST", "/v1/messages?beta=true", &prompt_req("hi").to_string()).await;
     assert_eq!(st, 200);
     assert!(head.to_lowercase().contains("text/event-stream"));
     assert!(body.contains("event: message_start"));
@@ -451,28 +368,13 @@ async fn http_streaming_json_errors_and_recording() {
     req["stream"] = json!(false);
     let (st, _, body) = http(&base, "POST", "/v1/messages", &req.to_string()).await;
     assert_eq!(st, 200);
-    assert!(
-        body.contains("\"text\":\"Fake reply: hello json\""),
-        "{body}"
-    );
+    assert!(body.contains("\"text\":\"Fake reply: hello json\""), "{body}");
 
-    let (st, _, body) = http(
-        &base,
-        "POST",
-        "/v1/messages",
-        &prompt_req("ERROR(429)").to_string(),
-    )
-    .await;
+    let (st, _, body) = http(&base, "POST", "/v1/messages", &prompt_req("ERROR(429)").to_string()).await;
     assert_eq!(st, 429);
     assert!(body.contains("rate_limit_error"));
 
-    let (st, _, body) = http(
-        &base,
-        "POST",
-        "/v1/messages/count_tokens",
-        &prompt_req("x").to_string(),
-    )
-    .await;
+    let (st, _, body) = http(&base, "POST", "/v1/messages/count_tokens", &prompt_req("x").to_string()).await;
     assert_eq!(st, 200);
     assert!(body.contains("input_tokens"));
 
@@ -498,33 +400,21 @@ async fn http_streaming_json_errors_and_recording() {
     let (_, _, body) = http(&base, "POST", "/v1/messages", &prompt_req("hi").to_string()).await;
     assert!(body.contains("swapped"));
     api.shutdown().await;
-    assert!(
-        tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
-            .await
-            .is_err()
-    );
+    assert!(tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.is_err());
 }
 
 #[tokio::test]
 async fn http_chunk_delay_and_shutdown_ends_streams() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let api = FakeApi::start(
-        Script::from_json(
-            r#"[{"match": "slow", "text": "abcdefghij", "chunk_chars": 1, "chunk_delay_ms": 100}]"#,
-        )
-        .unwrap(),
+        Script::from_json(r#"[{"match": "slow", "text": "abcdefghij", "chunk_chars": 1, "chunk_delay_ms": 100}]"#)
+            .unwrap(),
     )
     .await
     .unwrap();
     let base = api.base_url();
     let t0 = std::time::Instant::now();
-    let (_, _, body) = http(
-        &base,
-        "POST",
-        "/v1/messages",
-        &prompt_req("slow").to_string(),
-    )
-    .await;
+    let (_, _, body) = http(&base, "POST", "/v1/messages", &prompt_req("slow").to_string()).await;
     assert!(t0.elapsed() >= std::time::Duration::from_millis(850));
     assert_eq!(body.matches("text_delta").count(), 10);
 
@@ -537,10 +427,7 @@ async fn http_chunk_delay_and_shutdown_ends_streams() {
     let body = prompt_req("slow").to_string();
     let reader = tokio::spawn(async move {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let req = format!(
-            "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let req = format!("POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}", body.len());
         s.write_all(req.as_bytes()).await.unwrap();
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out).await;

@@ -19,9 +19,7 @@ use crate::cli::{
     connect::{connect_lazy, request, Client, ConnectOptions},
     render,
 };
-use crate::proto::v1::{
-    self as pb, pending_interaction::Content, InteractionKind, MessageKind, Session, SessionState,
-};
+use crate::proto::v1::{self as pb, pending_interaction::Content, InteractionKind, MessageKind, Session, SessionState};
 
 const INSTRUCTIONS: &str = "\
 Aegis runs interactive Claude Code (CC) sessions in tmux and lets you steer them.
@@ -52,10 +50,8 @@ pub struct AegisMcp {
 /// Serves the MCP tools on stdin/stdout until the client disconnects.
 pub async fn serve_stdio(conn: ConnectOptions) -> anyhow::Result<()> {
     let server = AegisMcp::new(&conn)?;
-    let service = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| anyhow::anyhow!("MCP initialisation failed: {e}"))?;
+    let service =
+        server.serve(rmcp::transport::stdio()).await.map_err(|e| anyhow::anyhow!("MCP initialisation failed: {e}"))?;
     service.waiting().await?;
     Ok(())
 }
@@ -287,7 +283,9 @@ fn grpc_error(s: &tonic::Status) -> CallToolResult {
     let reason = render::status_reason(s).unwrap_or_default();
     let hint = match reason.as_str() {
         "SESSION_NOT_FOUND" => "list_sessions shows the sessions that exist",
-        "INTERACTION_NOT_PENDING" => "the interaction was already answered or CC moved on; call get_status for the current pending_interactions",
+        "INTERACTION_NOT_PENDING" => {
+            "the interaction was already answered or CC moved on; call get_status for the current pending_interactions"
+        }
         "IDEMPOTENCY_KEY_REUSED" => "this request_id was used with other parameters; use a new request_id",
         "WORK_DIR_NOT_FOUND" => "work_dir must be an existing absolute directory on the server's machine",
         _ => match s.code() {
@@ -334,10 +332,7 @@ fn wait_options(w: &WaitParams) -> Result<Option<pb::WaitOptions>, String> {
 }
 
 fn deadline(base: Duration, w: Option<&pb::WaitOptions>) -> Duration {
-    let secs = w
-        .and_then(|w| w.timeout.as_ref())
-        .map(|d| d.seconds.max(0) as u64)
-        .unwrap_or(0);
+    let secs = w.and_then(|w| w.timeout.as_ref()).map(|d| d.seconds.max(0) as u64).unwrap_or(0);
     base + Duration::from_secs(secs + 15)
 }
 
@@ -361,9 +356,14 @@ pub fn next_step(s: &Session) -> String {
     }
     match SessionState::try_from(s.state).unwrap_or(SessionState::Unknown) {
         SessionState::Idle => "CC is idle: send_message for the next turn, or get_transcript to read results".into(),
-        SessionState::Error => format!("the last turn ended with an API error ({}); CC is idle again and can take send_message", s.error_message),
+        SessionState::Error => format!(
+            "the last turn ended with an API error ({}); CC is idle again and can take send_message",
+            s.error_message
+        ),
         SessionState::Exited => "the session has exited; its transcript stays readable with get_transcript".into(),
-        SessionState::Unknown => "CC shows something Aegis does not recognise: capture_pane to look; escape_session may close it".into(),
+        SessionState::Unknown => {
+            "CC shows something Aegis does not recognise: capture_pane to look; escape_session may close it".into()
+        }
         _ if !s.stable => "CC is busy: wait_for_state to block until it is stable".into(),
         _ => "call get_status".into(),
     }
@@ -437,11 +437,7 @@ macro_rules! try_rpc {
 impl AegisMcp {
     /// A server talking to the Aegis gRPC server described by `conn` (connected on first use).
     pub fn new(conn: &ConnectOptions) -> anyhow::Result<Self> {
-        Ok(Self {
-            client: connect_lazy(conn)?,
-            timeout: conn.timeout,
-            tool_router: Self::tool_router(),
-        })
+        Ok(Self { client: connect_lazy(conn)?, timeout: conn.timeout, tool_router: Self::tool_router() })
     }
 
     fn c(&self) -> Client {
@@ -458,10 +454,7 @@ impl AegisMcp {
         let req = try_arg!(create_request(p));
         let d = deadline(self.timeout, req.wait.as_ref());
         let r = try_rpc!(self.c().create_session(request(req, d)));
-        ok(with_session(
-            json!({"wait": wait_json(r.wait_result.as_ref())}),
-            r.session.as_ref(),
-        ))
+        ok(with_session(json!({"wait": wait_json(r.wait_result.as_ref())}), r.session.as_ref()))
     }
 
     #[tool(
@@ -475,15 +468,10 @@ impl AegisMcp {
         for s in p.sessions {
             requests.push(try_arg!(create_request(s)));
         }
-        let longest = requests
-            .iter()
-            .filter_map(|r| r.wait.clone())
-            .max_by_key(|w| w.timeout.as_ref().map(|d| d.seconds));
-        let d = deadline(self.timeout, longest.as_ref())
-            + Duration::from_secs(requests.len() as u64 * 5);
-        let r = try_rpc!(self
-            .c()
-            .batch_create_sessions(request(pb::BatchCreateSessionsRequest { requests }, d)));
+        let longest =
+            requests.iter().filter_map(|r| r.wait.clone()).max_by_key(|w| w.timeout.as_ref().map(|d| d.seconds));
+        let d = deadline(self.timeout, longest.as_ref()) + Duration::from_secs(requests.len() as u64 * 5);
+        let r = try_rpc!(self.c().batch_create_sessions(request(pb::BatchCreateSessionsRequest { requests }, d)));
         let results: Vec<Value> = r
             .results
             .iter()
@@ -504,10 +492,7 @@ impl AegisMcp {
         description = "List sessions (newest first), optionally filtered by states (e.g. [\"ASK_QUESTION\",\"PERMISSION_PROMPT\",\"BASH_APPROVAL\"] to find sessions waiting for you), work_dir or labels. Exited sessions only with include_exited. Returns a brief entry per session (id, name, state, stable, pending interaction ids and kinds) and next_page_token when there are more.",
         annotations(read_only_hint = true)
     )]
-    async fn list_sessions(
-        &self,
-        Parameters(p): Parameters<ListSessionsParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn list_sessions(&self, Parameters(p): Parameters<ListSessionsParams>) -> Result<CallToolResult, ErrorData> {
         let req = pb::ListSessionsRequest {
             states: try_arg!(parse_states(p.states.as_ref())),
             work_dir: p.work_dir.unwrap_or_default(),
@@ -527,16 +512,9 @@ impl AegisMcp {
         description = "The full current status of one session: state, stable, revision, evidence (what showed the state), and every pending interaction inline with everything needed to answer it: for a QUESTION all questions with their options and multi_select; for PERMISSION/BASH the tool, command, file or URL and the options CC offers; for PLAN the plan text; for TRUST the directory. pending_interactions[].id is the interaction_id for answer_question / approve_permission / reject_permission. next_step says what to do.",
         annotations(read_only_hint = true)
     )]
-    async fn get_status(
-        &self,
-        Parameters(p): Parameters<SessionParams>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let r = try_rpc!(self.c().get_session(request(
-            pb::GetSessionRequest {
-                session_id: p.session_id
-            },
-            self.timeout
-        )));
+    async fn get_status(&self, Parameters(p): Parameters<SessionParams>) -> Result<CallToolResult, ErrorData> {
+        let r =
+            try_rpc!(self.c().get_session(request(pb::GetSessionRequest { session_id: p.session_id }, self.timeout)));
         match r.session {
             Some(s) => ok(session_value(&s)),
             None => ok(json!({"error": "server returned no session"})),
@@ -547,17 +525,12 @@ impl AegisMcp {
         description = "Read a session's transcript as typed entries (USER_TEXT, ASSISTANT_TEXT, THINKING, TOOL_USE, TOOL_RESULT, SYSTEM) from `cursor` on. Non-destructive: reading consumes nothing, any number of readers. Pass next_cursor back to read only what is new since the last call.",
         annotations(read_only_hint = true)
     )]
-    async fn get_transcript(
-        &self,
-        Parameters(p): Parameters<TranscriptParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn get_transcript(&self, Parameters(p): Parameters<TranscriptParams>) -> Result<CallToolResult, ErrorData> {
         let kinds = try_arg!(p
             .kinds
             .unwrap_or_default()
             .iter()
-            .map(|k| render::parse_entry_kind(k)
-                .map(|k| k as i32)
-                .ok_or_else(|| format!("unknown entry kind {k:?}")))
+            .map(|k| render::parse_entry_kind(k).map(|k| k as i32).ok_or_else(|| format!("unknown entry kind {k:?}")))
             .collect::<Result<Vec<_>, _>>());
         let req = pb::GetTranscriptRequest {
             session_id: p.session_id,
@@ -576,30 +549,21 @@ impl AegisMcp {
     #[tool(
         description = "Send a prompt to CC as one turn (multi-line text is still one turn). Delivery is confirmed from what CC shows. By default waits until CC is stable again after THIS message (turn-scoped): IDLE with session.last_assistant_message when the turn is done, or a question/permission to answer. Only send when the session is stable (normally IDLE)."
     )]
-    async fn send_message(
-        &self,
-        Parameters(p): Parameters<SendParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn send_message(&self, Parameters(p): Parameters<SendParams>) -> Result<CallToolResult, ErrorData> {
         self.send(p, MessageKind::Prompt).await
     }
 
     #[tool(
         description = "Run a CC slash command such as \"/compact\", \"/clear\" or \"/model sonnet\" (single line; the leading \"/\" may be omitted). Waits like send_message."
     )]
-    async fn send_command(
-        &self,
-        Parameters(p): Parameters<SendParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn send_command(&self, Parameters(p): Parameters<SendParams>) -> Result<CallToolResult, ErrorData> {
         self.send(p, MessageKind::SlashCommand).await
     }
 
     #[tool(
         description = "Run a shell line through CC's \"!\" bash mode (single line; the leading \"!\" may be omitted); its output lands in the conversation. Waits like send_message."
     )]
-    async fn send_bash(
-        &self,
-        Parameters(p): Parameters<SendParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn send_bash(&self, Parameters(p): Parameters<SendParams>) -> Result<CallToolResult, ErrorData> {
         self.send(p, MessageKind::Bash).await
     }
 
@@ -607,10 +571,7 @@ impl AegisMcp {
         description = "The current text of the session's tmux pane (what a human would see). Useful when the state is UNKNOWN or to double-check a dialog. Optionally with ANSI escapes and scrollback.",
         annotations(read_only_hint = true)
     )]
-    async fn capture_pane(
-        &self,
-        Parameters(p): Parameters<CaptureParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn capture_pane(&self, Parameters(p): Parameters<CaptureParams>) -> Result<CallToolResult, ErrorData> {
         let req = pb::CaptureScreenRequest {
             session_id: p.session_id,
             ansi: p.ansi.unwrap_or(false),
@@ -625,40 +586,23 @@ impl AegisMcp {
     #[tool(
         description = "Approve a pending PERMISSION (tool such as Write/Edit/WebFetch/MCP), BASH (command), PLAN or TRUST (workspace trust) interaction by its interaction_id from get_status. always_allow=true picks CC's \"don't ask again for this session\" when offered. By default waits until CC is stable again after the approval. Fails with INTERACTION_NOT_PENDING when it was already answered."
     )]
-    async fn approve_permission(
-        &self,
-        Parameters(p): Parameters<ApproveParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn approve_permission(&self, Parameters(p): Parameters<ApproveParams>) -> Result<CallToolResult, ErrorData> {
         let wait = try_arg!(wait_options(&p.wait));
-        let plan_mode = match p
-            .plan_mode
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let plan_mode = match p.plan_mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("") | Some("manual") => pb::PlanApprovalMode::Manual,
             Some("auto") => pb::PlanApprovalMode::Auto,
-            Some(o) => {
-                return invalid(format!(
-                    "plan_mode must be \"manual\" or \"auto\", not {o:?}"
-                ))
-            }
+            Some(o) => return invalid(format!("plan_mode must be \"manual\" or \"auto\", not {o:?}")),
         };
         let req = pb::ApprovePermissionRequest {
             session_id: p.session_id,
             interaction_id: p.interaction_id,
-            scope: if p.always_allow.unwrap_or(false) {
-                pb::ApprovalScope::Session
-            } else {
-                pb::ApprovalScope::Once
-            } as i32,
+            scope: if p.always_allow.unwrap_or(false) { pb::ApprovalScope::Session } else { pb::ApprovalScope::Once }
+                as i32,
             plan_mode: plan_mode as i32,
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self
-            .c()
-            .approve_permission(request(req, deadline(self.timeout, wait.as_ref()))));
+        let r = try_rpc!(self.c().approve_permission(request(req, deadline(self.timeout, wait.as_ref()))));
         ok(with_session(
             json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}),
             r.session.as_ref(),
@@ -668,10 +612,7 @@ impl AegisMcp {
     #[tool(
         description = "Reject a pending PERMISSION, BASH, PLAN or TRUST interaction by its interaction_id from get_status, optionally telling Claude what to do instead (feedback). Rejecting TRUST makes CC exit. By default waits until CC is stable again."
     )]
-    async fn reject_permission(
-        &self,
-        Parameters(p): Parameters<RejectParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn reject_permission(&self, Parameters(p): Parameters<RejectParams>) -> Result<CallToolResult, ErrorData> {
         let wait = try_arg!(wait_options(&p.wait));
         let req = pb::RejectPermissionRequest {
             session_id: p.session_id,
@@ -680,9 +621,7 @@ impl AegisMcp {
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self
-            .c()
-            .reject_permission(request(req, deadline(self.timeout, wait.as_ref()))));
+        let r = try_rpc!(self.c().reject_permission(request(req, deadline(self.timeout, wait.as_ref()))));
         ok(with_session(
             json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}),
             r.session.as_ref(),
@@ -715,9 +654,7 @@ impl AegisMcp {
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self
-            .c()
-            .answer_question(request(req, deadline(self.timeout, wait.as_ref()))));
+        let r = try_rpc!(self.c().answer_question(request(req, deadline(self.timeout, wait.as_ref()))));
         ok(with_session(
             json!({"path": answer_path(r.path), "wait": wait_json(r.wait_result.as_ref())}),
             r.session.as_ref(),
@@ -731,15 +668,9 @@ impl AegisMcp {
         &self,
         Parameters(p): Parameters<SessionActionParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        let req = pb::EscapeRequest {
-            session_id: p.session_id,
-            request_id: p.request_id.unwrap_or_default(),
-        };
+        let req = pb::EscapeRequest { session_id: p.session_id, request_id: p.request_id.unwrap_or_default() };
         let r = try_rpc!(self.c().escape(request(req, self.timeout)));
-        ok(with_session(
-            json!({"observed": r.observed}),
-            r.session.as_ref(),
-        ))
+        ok(with_session(json!({"observed": r.observed}), r.session.as_ref()))
     }
 
     #[tool(
@@ -749,29 +680,17 @@ impl AegisMcp {
         &self,
         Parameters(p): Parameters<SessionActionParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        let req = pb::InterruptRequest {
-            session_id: p.session_id,
-            request_id: p.request_id.unwrap_or_default(),
-        };
+        let req = pb::InterruptRequest { session_id: p.session_id, request_id: p.request_id.unwrap_or_default() };
         let r = try_rpc!(self.c().interrupt(request(req, self.timeout)));
-        ok(with_session(
-            json!({"observed": r.observed}),
-            r.session.as_ref(),
-        ))
+        ok(with_session(json!({"observed": r.observed}), r.session.as_ref()))
     }
 
     #[tool(
         description = "Stop a session: CC is ended and its tmux window removed (state EXITED). The record and final transcript stay readable with get_status / get_transcript.",
         annotations(destructive_hint = true)
     )]
-    async fn kill_session(
-        &self,
-        Parameters(p): Parameters<SessionActionParams>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let req = pb::DeleteSessionRequest {
-            session_id: p.session_id,
-            request_id: p.request_id.unwrap_or_default(),
-        };
+    async fn kill_session(&self, Parameters(p): Parameters<SessionActionParams>) -> Result<CallToolResult, ErrorData> {
+        let req = pb::DeleteSessionRequest { session_id: p.session_id, request_id: p.request_id.unwrap_or_default() };
         let r = try_rpc!(self.c().delete_session(request(req, self.timeout)));
         ok(with_session(json!({"killed": true}), r.session.as_ref()))
     }
@@ -780,10 +699,7 @@ impl AegisMcp {
         description = "Block until the session enters one of `states` (default: any stable state) after `after_revision` (default: now, i.e. a new state), or until timeout_seconds (default 120, max 600). A timeout is not an error: satisfied=false with the current session. To wait for the current turn without missing a change that already happened, pass the revision from your last get_status.",
         annotations(read_only_hint = true)
     )]
-    async fn wait_for_state(
-        &self,
-        Parameters(p): Parameters<WaitForStateParams>,
-    ) -> Result<CallToolResult, ErrorData> {
+    async fn wait_for_state(&self, Parameters(p): Parameters<WaitForStateParams>) -> Result<CallToolResult, ErrorData> {
         let wait = pb::WaitOptions {
             states: try_arg!(parse_states(p.states.as_ref())),
             timeout: Some(prost_types::Duration {
@@ -798,10 +714,7 @@ impl AegisMcp {
             wait: Some(wait),
         };
         let r = try_rpc!(self.c().wait_session(request(req, d)));
-        ok(with_session(
-            json!({"wait": wait_json(r.wait_result.as_ref())}),
-            r.session.as_ref(),
-        ))
+        ok(with_session(json!({"wait": wait_json(r.wait_result.as_ref())}), r.session.as_ref()))
     }
 
     #[tool(
@@ -809,9 +722,7 @@ impl AegisMcp {
         annotations(read_only_hint = true)
     )]
     async fn server_health(&self) -> Result<CallToolResult, ErrorData> {
-        let r = try_rpc!(self
-            .c()
-            .get_server_info(request(pb::GetServerInfoRequest {}, self.timeout)));
+        let r = try_rpc!(self.c().get_server_info(request(pb::GetServerInfoRequest {}, self.timeout)));
         ok(json!({
             "healthy": !r.cc_version.is_empty() && !r.tmux_version.is_empty(),
             "version": r.version,
@@ -832,16 +743,9 @@ impl AegisMcp {
         description = "A short digest of one session for deciding what to do: state, stable, what CC waits for (each pending interaction summarised with its id), the last assistant message, error/exit/stall info, and the last few user/assistant messages of the transcript. Use get_status for full interaction details.",
         annotations(read_only_hint = true)
     )]
-    async fn get_session_summary(
-        &self,
-        Parameters(p): Parameters<SummaryParams>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let r = try_rpc!(self.c().get_session(request(
-            pb::GetSessionRequest {
-                session_id: p.session_id
-            },
-            self.timeout
-        )));
+    async fn get_session_summary(&self, Parameters(p): Parameters<SummaryParams>) -> Result<CallToolResult, ErrorData> {
+        let r =
+            try_rpc!(self.c().get_session(request(pb::GetSessionRequest { session_id: p.session_id }, self.timeout)));
         let Some(s) = r.session else {
             return ok(json!({"error": "server returned no session"}));
         };
@@ -898,9 +802,7 @@ impl AegisMcp {
             request_id: p.request_id.unwrap_or_default(),
             wait: wait.clone(),
         };
-        let r = try_rpc!(self
-            .c()
-            .send_message(request(req, deadline(self.timeout, wait.as_ref()))));
+        let r = try_rpc!(self.c().send_message(request(req, deadline(self.timeout, wait.as_ref()))));
         ok(with_session(
             json!({
                 "delivered_revision": r.delivered_revision,
@@ -963,17 +865,8 @@ mod tests {
     fn wait_defaults_to_on() {
         let w = wait_options(&WaitParams::default()).unwrap().unwrap();
         assert_eq!(w.timeout.unwrap().seconds, DEFAULT_WAIT_SECS as i64);
-        assert!(wait_options(&WaitParams {
-            wait: Some(false),
-            ..Default::default()
-        })
-        .unwrap()
-        .is_none());
-        assert!(wait_options(&WaitParams {
-            wait_states: Some(vec!["bogus".into()]),
-            ..Default::default()
-        })
-        .is_err());
+        assert!(wait_options(&WaitParams { wait: Some(false), ..Default::default() }).unwrap().is_none());
+        assert!(wait_options(&WaitParams { wait_states: Some(vec!["bogus".into()]), ..Default::default() }).is_err());
     }
 
     #[test]
@@ -1003,11 +896,7 @@ mod tests {
         ];
         assert_eq!(names, want);
         for t in &tools {
-            assert!(
-                t.description.as_ref().is_some_and(|d| d.len() > 80),
-                "{} needs a real description",
-                t.name
-            );
+            assert!(t.description.as_ref().is_some_and(|d| d.len() > 80), "{} needs a real description", t.name);
         }
     }
 }

@@ -101,9 +101,7 @@ impl Store {
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(capacity);
         let publisher = events.clone();
-        std::thread::Builder::new()
-            .name("aegis-store".into())
-            .spawn(move || run(conn, rx, publisher))?;
+        std::thread::Builder::new().name("aegis-store".into()).spawn(move || run(conn, rx, publisher))?;
         Ok(Store { tx, events })
     }
 
@@ -113,61 +111,29 @@ impl Store {
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> anyhow::Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .map_err(|_| anyhow::anyhow!("store closed"))?;
+        self.tx.send(make(reply)).map_err(|_| anyhow::anyhow!("store closed"))?;
         rx.await.map_err(|_| anyhow::anyhow!("store closed"))?
     }
 
     pub async fn commit(&self, event: Event, session: SessionRecord) -> anyhow::Result<Event> {
-        self.call(|reply| Op::Commit {
-            event: Box::new(event),
-            session: Box::new(session),
-            reply,
-        })
-        .await
+        self.call(|reply| Op::Commit { event: Box::new(event), session: Box::new(session), reply }).await
     }
     pub async fn save_session(&self, session: SessionRecord) -> anyhow::Result<()> {
-        self.call(|reply| Op::SaveSession {
-            session: Box::new(session),
-            reply,
-        })
-        .await
+        self.call(|reply| Op::SaveSession { session: Box::new(session), reply }).await
     }
     pub async fn load_sessions(&self) -> anyhow::Result<Vec<SessionRecord>> {
         self.call(|reply| Op::LoadSessions { reply }).await
     }
-    pub async fn session_events(
-        &self,
-        session_id: &str,
-        from_revision: i64,
-        limit: i64,
-    ) -> anyhow::Result<Vec<Event>> {
+    pub async fn session_events(&self, session_id: &str, from_revision: i64, limit: i64) -> anyhow::Result<Vec<Event>> {
         let session_id = session_id.to_string();
-        self.call(|reply| Op::SessionEvents {
-            session_id,
-            from_revision,
-            limit,
-            reply,
-        })
-        .await
+        self.call(|reply| Op::SessionEvents { session_id, from_revision, limit, reply }).await
     }
-    pub async fn global_events(
-        &self,
-        from_sequence: i64,
-        limit: i64,
-    ) -> anyhow::Result<Vec<Event>> {
-        self.call(|reply| Op::GlobalEvents {
-            from_sequence,
-            limit,
-            reply,
-        })
-        .await
+    pub async fn global_events(&self, from_sequence: i64, limit: i64) -> anyhow::Result<Vec<Event>> {
+        self.call(|reply| Op::GlobalEvents { from_sequence, limit, reply }).await
     }
     pub async fn min_revision(&self, session_id: &str) -> anyhow::Result<Option<i64>> {
         let session_id = session_id.to_string();
-        self.call(|reply| Op::MinRevision { session_id, reply })
-            .await
+        self.call(|reply| Op::MinRevision { session_id, reply }).await
     }
     pub async fn min_sequence(&self) -> anyhow::Result<Option<i64>> {
         self.call(|reply| Op::MinSequence { reply }).await
@@ -183,28 +149,15 @@ impl Store {
         let key = key.to_string();
         self.call(|reply| Op::PutRequest { key, req, reply }).await
     }
-    pub async fn prune(
-        &self,
-        keep_events_per_session: i64,
-        request_ttl_ms: i64,
-    ) -> anyhow::Result<()> {
-        self.call(|reply| Op::Prune {
-            keep_events_per_session,
-            request_ttl_ms,
-            reply,
-        })
-        .await
+    pub async fn prune(&self, keep_events_per_session: i64, request_ttl_ms: i64) -> anyhow::Result<()> {
+        self.call(|reply| Op::Prune { keep_events_per_session, request_ttl_ms, reply }).await
     }
 }
 
 fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::Sender<Event>) {
     while let Ok(op) = rx.recv() {
         match op {
-            Op::Commit {
-                event,
-                session,
-                reply,
-            } => {
+            Op::Commit { event, session, reply } => {
                 let result = commit(&mut conn, *event, &session);
                 if let Ok(ev) = &result {
                     // No receivers is fine; publishing happens after the commit, in commit order.
@@ -218,23 +171,14 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
             Op::LoadSessions { reply } => {
                 let _ = reply.send(load_sessions(&conn));
             }
-            Op::SessionEvents {
-                session_id,
-                from_revision,
-                limit,
-                reply,
-            } => {
+            Op::SessionEvents { session_id, from_revision, limit, reply } => {
                 let _ = reply.send(query_events(
                     &conn,
                     "SELECT seq, json FROM events WHERE session_id = ?1 AND revision >= ?2 ORDER BY revision LIMIT ?3",
                     params![session_id, from_revision, limit],
                 ));
             }
-            Op::GlobalEvents {
-                from_sequence,
-                limit,
-                reply,
-            } => {
+            Op::GlobalEvents { from_sequence, limit, reply } => {
                 let _ = reply.send(query_events(
                     &conn,
                     "SELECT seq, json FROM events WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
@@ -243,30 +187,22 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
             }
             Op::MinRevision { session_id, reply } => {
                 let r = conn
-                    .query_row(
-                        "SELECT MIN(revision) FROM events WHERE session_id = ?1",
-                        [session_id],
-                        |r| r.get::<_, Option<i64>>(0),
-                    )
+                    .query_row("SELECT MIN(revision) FROM events WHERE session_id = ?1", [session_id], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })
                     .map_err(Into::into);
                 let _ = reply.send(r);
             }
             Op::MinSequence { reply } => {
                 let r = conn
-                    .query_row("SELECT MIN(seq) FROM events", [], |r| {
-                        r.get::<_, Option<i64>>(0)
-                    })
+                    .query_row("SELECT MIN(seq) FROM events", [], |r| r.get::<_, Option<i64>>(0))
                     .map_err(Into::into);
                 let _ = reply.send(r);
             }
             Op::LastSequence { reply } => {
                 // sqlite_sequence keeps the high-water mark even after pruning.
                 let r = conn
-                    .query_row(
-                        "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-                        [],
-                        |r| r.get::<_, i64>(0),
-                    )
+                    .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |r| r.get::<_, i64>(0))
                     .optional()
                     .map(|v| v.unwrap_or(0))
                     .map_err(Into::into);
@@ -300,11 +236,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
                     .map_err(Into::into);
                 let _ = reply.send(r);
             }
-            Op::Prune {
-                keep_events_per_session,
-                request_ttl_ms,
-                reply,
-            } => {
+            Op::Prune { keep_events_per_session, request_ttl_ms, reply } => {
                 let r = prune(&conn, keep_events_per_session, request_ttl_ms);
                 let _ = reply.send(r);
             }
@@ -312,21 +244,14 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
     }
 }
 
-fn commit(
-    conn: &mut Connection,
-    mut event: Event,
-    session: &SessionRecord,
-) -> anyhow::Result<Event> {
+fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord) -> anyhow::Result<Event> {
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO events (session_id, revision, json) VALUES (?1, ?2, '')",
         params![event.session_id, event.revision],
     )?;
     event.sequence = tx.last_insert_rowid();
-    tx.execute(
-        "UPDATE events SET json = ?1 WHERE seq = ?2",
-        params![serde_json::to_string(&event)?, event.sequence],
-    )?;
+    tx.execute("UPDATE events SET json = ?1 WHERE seq = ?2", params![serde_json::to_string(&event)?, event.sequence])?;
     upsert_session(&tx, session)?;
     tx.commit()?;
     Ok(event)
@@ -350,15 +275,9 @@ fn load_sessions(conn: &Connection) -> anyhow::Result<Vec<SessionRecord>> {
     Ok(out)
 }
 
-fn query_events(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> anyhow::Result<Vec<Event>> {
+fn query_events(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> anyhow::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params, |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-    })?;
+    let rows = stmt.query_map(params, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {
         let (seq, json) = row?;
@@ -374,9 +293,6 @@ fn prune(conn: &Connection, keep: i64, request_ttl_ms: i64) -> anyhow::Result<()
         "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e JOIN (SELECT session_id, MAX(revision) AS top FROM events GROUP BY session_id) m ON e.session_id = m.session_id WHERE e.revision <= m.top - ?1)",
         [keep],
     )?;
-    conn.execute(
-        "DELETE FROM requests WHERE created < ?1",
-        [now_ms() - request_ttl_ms],
-    )?;
+    conn.execute("DELETE FROM requests WHERE created < ?1", [now_ms() - request_ttl_ms])?;
     Ok(())
 }

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 
 use super::{
-    capture_args, parse_status, validate_pane, validate_session, CaptureOptions, PaneStatus, Tmux,
-    TmuxError, STATUS_FORMAT,
+    capture_args, parse_status, validate_pane, validate_session, CaptureOptions, PaneStatus, Tmux, TmuxError,
+    STATUS_FORMAT,
 };
 
 /// `%output` of one pane is coalesced into at most one [`TmuxEvent::PaneOutput`] per this
@@ -41,10 +41,7 @@ pub enum TmuxEvent {
     /// The pane's program exited (remain-on-exit keeps the pane). `status` is `None` when it was
     /// killed by a signal. Also sent once at connect for panes that are already dead.
     /// Latency 0–1 s (tmux checks subscriptions once a second).
-    PaneDied {
-        pane_id: String,
-        status: Option<i32>,
-    },
+    PaneDied { pane_id: String, status: Option<i32> },
     /// The window was closed (killed) — `%window-close` / `%unlinked-window-close`.
     WindowClosed { window_id: String },
     /// The pane title changed (subscription, 0–1 s latency; also sent once per pane at connect).
@@ -76,10 +73,7 @@ pub struct ControlClient {
 impl ControlClient {
     /// Attach a control client to `session` (normally the holder session created by
     /// [`Tmux::ensure_server`]) and subscribe to pane death and title changes.
-    pub async fn connect(
-        tmux: &Tmux,
-        session: &str,
-    ) -> Result<(ControlClient, mpsc::Receiver<TmuxEvent>), TmuxError> {
+    pub async fn connect(tmux: &Tmux, session: &str) -> Result<(ControlClient, mpsc::Receiver<TmuxEvent>), TmuxError> {
         validate_session(session)?;
         let target = format!("={session}");
         let mut cmd = tmux.command();
@@ -124,35 +118,21 @@ impl ControlClient {
             }
             .run(stdout),
         );
-        let client = ControlClient {
-            child,
-            stdin: Mutex::new(Some(stdin)),
-            shared,
-            reader,
-            timeout: tmux.timeout(),
-            closing,
-        };
+        let client =
+            ControlClient { child, stdin: Mutex::new(Some(stdin)), shared, reader, timeout: tmux.timeout(), closing };
         // Commands sent before the attach command has finished fail with "no current client",
         // so wait for the attach command's own block (flags 0).
         let attached = match tokio::time::timeout(client.timeout, attached_rx).await {
             Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(message))) => Err(TmuxError::Control {
-                command: format!("-C attach-session -t {target}"),
-                message,
-            }),
+            Ok(Ok(Err(message))) => {
+                Err(TmuxError::Control { command: format!("-C attach-session -t {target}"), message })
+            }
             Ok(Err(_)) => Err(TmuxError::ControlClosed(
-                client
-                    .shared
-                    .lock()
-                    .unwrap()
-                    .closed
-                    .clone()
-                    .unwrap_or_else(|| "control client exited".into()),
+                client.shared.lock().unwrap().closed.clone().unwrap_or_else(|| "control client exited".into()),
             )),
-            Err(_) => Err(TmuxError::Timeout {
-                command: format!("-C attach-session -t {target}"),
-                timeout: client.timeout,
-            }),
+            Err(_) => {
+                Err(TmuxError::Timeout { command: format!("-C attach-session -t {target}"), timeout: client.timeout })
+            }
         };
         if let Err(e) = attached {
             client.close().await;
@@ -199,15 +179,11 @@ impl ControlClient {
             }
         }
         match tokio::time::timeout(self.timeout, rx).await {
-            Err(_) => Err(TmuxError::Timeout {
-                command: format!("(control) {line}"),
-                timeout: self.timeout,
-            }),
+            Err(_) => Err(TmuxError::Timeout { command: format!("(control) {line}"), timeout: self.timeout }),
             Ok(Err(_)) => Err(TmuxError::ControlClosed("reader stopped".into())),
-            Ok(Ok(Err(TmuxError::Control { message, .. }))) => Err(TmuxError::Control {
-                command: line.to_string(),
-                message,
-            }),
+            Ok(Ok(Err(TmuxError::Control { message, .. }))) => {
+                Err(TmuxError::Control { command: line.to_string(), message })
+            }
             Ok(Ok(r)) => r,
         }
     }
@@ -245,13 +221,9 @@ impl ControlClient {
     /// Detach (close stdin), wait briefly, then kill the client process. No `ServerExited`
     /// event is sent for a close.
     pub async fn close(mut self) {
-        self.closing
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         self.stdin.lock().await.take();
-        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
             let _ = self.child.kill().await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.reader).await;
@@ -303,12 +275,7 @@ impl Reader {
         let mut exit_reason: Option<String> = None;
         let tx = self.tx.clone();
         loop {
-            let next_deadline = self
-                .dirty
-                .values()
-                .chain(self.dead_incomplete.values())
-                .min()
-                .copied();
+            let next_deadline = self.dirty.values().chain(self.dead_incomplete.values()).min().copied();
             tokio::select! {
                 biased;
                 permit = tx.reserve(), if !self.ready.is_empty() => {
@@ -338,18 +305,14 @@ impl Reader {
             }
         }
         // EOF: fail pending commands, then report the exit after pending output events.
-        let reason = self
-            .attach_error
-            .clone()
-            .or(exit_reason)
-            .unwrap_or_else(|| {
-                let err = self.stderr_text.lock().unwrap().clone();
-                if err.is_empty() {
-                    "control client EOF".to_string()
-                } else {
-                    format!("control client EOF: {err}")
-                }
-            });
+        let reason = self.attach_error.clone().or(exit_reason).unwrap_or_else(|| {
+            let err = self.stderr_text.lock().unwrap().clone();
+            if err.is_empty() {
+                "control client EOF".to_string()
+            } else {
+                format!("control client EOF: {err}")
+            }
+        });
         let waiters = {
             let mut shared = self.shared.lock().unwrap();
             shared.closed = Some(reason.clone());
@@ -397,27 +360,18 @@ impl Reader {
                 // Commands written by a client have flag 1; the attach command's own block
                 // has flag 0 and has no waiter.
                 let ours = flags.parse::<u32>().map(|f| f & 1 == 1).unwrap_or(false);
-                *block = Some(Block {
-                    time,
-                    num,
-                    flags,
-                    ours,
-                    lines: Vec::new(),
-                });
+                *block = Some(Block { time, num, flags, ours, lines: Vec::new() });
             }
             "output" => {
                 let pane = args.split(' ').next().unwrap_or("");
                 if super::is_pane_id(pane) && !self.dirty.contains_key(pane) {
-                    self.dirty
-                        .insert(pane.to_string(), Instant::now() + OUTPUT_COALESCE);
+                    self.dirty.insert(pane.to_string(), Instant::now() + OUTPUT_COALESCE);
                 }
             }
             "window-close" | "unlinked-window-close" => {
                 let window_id = args.split(' ').next().unwrap_or("");
                 if super::is_window_id(window_id) {
-                    self.ready.push_back(TmuxEvent::WindowClosed {
-                        window_id: window_id.to_string(),
-                    });
+                    self.ready.push_back(TmuxEvent::WindowClosed { window_id: window_id.to_string() });
                 }
             }
             "subscription-changed" => self.subscription(args),
@@ -450,10 +404,7 @@ impl Reader {
         let waiter = self.shared.lock().unwrap().waiters.pop_front();
         if let Some(w) = waiter {
             let reply = if is_error {
-                Err(TmuxError::Control {
-                    command: String::new(),
-                    message: b.lines.join("\n"),
-                })
+                Err(TmuxError::Control { command: String::new(), message: b.lines.join("\n") })
             } else {
                 Ok(b.lines)
             };
@@ -474,11 +425,8 @@ impl Reader {
         match f[0] {
             SUB_DEAD => {
                 let mut it = value.split('/');
-                let (dead, status, signal) = (
-                    it.next().unwrap_or(""),
-                    it.next().unwrap_or(""),
-                    it.next().unwrap_or(""),
-                );
+                let (dead, status, signal) =
+                    (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
                 // tmux marks the pane dead when the pty closes, which can be before the child
                 // is reaped; then status and signal are both empty and the subscription fires
                 // again once the status is known. Report only a complete death.
@@ -487,9 +435,7 @@ impl Reader {
                 let complete = dead == "1" && (!status.is_empty() || !signal.is_empty());
                 if dead == "1" && !complete {
                     if !self.dead.get(&pane_id).copied().unwrap_or(false) {
-                        self.dead_incomplete
-                            .entry(pane_id)
-                            .or_insert_with(|| Instant::now() + DEAD_INCOMPLETE);
+                        self.dead_incomplete.entry(pane_id).or_insert_with(|| Instant::now() + DEAD_INCOMPLETE);
                     }
                     return;
                 }
@@ -501,10 +447,7 @@ impl Reader {
             }
             SUB_TITLE if self.titles.get(&pane_id).map(String::as_str) != Some(value) => {
                 self.titles.insert(pane_id.clone(), value.to_string());
-                self.ready.push_back(TmuxEvent::TitleChanged {
-                    pane_id,
-                    title: value.to_string(),
-                });
+                self.ready.push_back(TmuxEvent::TitleChanged { pane_id, title: value.to_string() });
             }
             _ => {}
         }
@@ -515,17 +458,12 @@ impl Reader {
         if self.dirty.remove(&pane_id).is_some() {
             self.push_output(pane_id.clone());
         }
-        self.ready
-            .push_back(TmuxEvent::PaneDied { pane_id, status });
+        self.ready.push_back(TmuxEvent::PaneDied { pane_id, status });
     }
 
     fn flush_due(&mut self, now: Instant) {
-        let due: Vec<String> = self
-            .dead_incomplete
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(p, _)| p.clone())
-            .collect();
+        let due: Vec<String> =
+            self.dead_incomplete.iter().filter(|(_, t)| **t <= now).map(|(p, _)| p.clone()).collect();
         for pane_id in due {
             self.dead_incomplete.remove(&pane_id);
             self.dead.insert(pane_id.clone(), true);
@@ -543,12 +481,7 @@ impl Reader {
                 let _ = tx.send(TmuxEvent::PaneDied { pane_id, status }).await;
             });
         }
-        let due: Vec<String> = self
-            .dirty
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(p, _)| p.clone())
-            .collect();
+        let due: Vec<String> = self.dirty.iter().filter(|(_, t)| **t <= now).map(|(p, _)| p.clone()).collect();
         for pane_id in due {
             self.dirty.remove(&pane_id);
             self.push_output(pane_id);
@@ -556,10 +489,7 @@ impl Reader {
     }
 
     fn push_output(&mut self, pane_id: String) {
-        let queued = self
-            .ready
-            .iter()
-            .any(|e| matches!(e, TmuxEvent::PaneOutput { pane_id: p } if *p == pane_id));
+        let queued = self.ready.iter().any(|e| matches!(e, TmuxEvent::PaneOutput { pane_id: p } if *p == pane_id));
         if !queued {
             self.ready.push_back(TmuxEvent::PaneOutput { pane_id });
         }

@@ -112,11 +112,7 @@ pub enum TmuxError {
     #[error("`{command}` timed out after {timeout:?}")]
     Timeout { command: String, timeout: Duration },
     #[error("`{command}` failed (exit status {status:?}): {stderr}")]
-    Failed {
-        command: String,
-        status: Option<i32>,
-        stderr: String,
-    },
+    Failed { command: String, status: Option<i32>, stderr: String },
     #[error("tmux target not found: {0}")]
     NotFound(String),
     #[error("invalid argument: {0}")]
@@ -271,11 +267,7 @@ pub struct Tmux {
 
 impl Tmux {
     pub fn new(bin: impl Into<PathBuf>, socket: impl Into<String>) -> Self {
-        Tmux {
-            bin: bin.into(),
-            socket: socket.into(),
-            timeout: DEFAULT_TIMEOUT,
-        }
+        Tmux { bin: bin.into(), socket: socket.into(), timeout: DEFAULT_TIMEOUT }
     }
 
     /// Set the timeout of every tmux call (default 5 s).
@@ -312,51 +304,25 @@ impl Tmux {
 
     /// Run one tmux process. `label` describes the command in errors (it must not contain
     /// secrets such as env values or typed text).
-    async fn run(
-        &self,
-        label: &str,
-        args: Vec<OsString>,
-        stdin: Option<&[u8]>,
-    ) -> Result<String, TmuxError> {
+    async fn run(&self, label: &str, args: Vec<OsString>, stdin: Option<&[u8]>) -> Result<String, TmuxError> {
         let command = format!("tmux -L {} {}", self.socket, label);
         let mut cmd = self.command();
         cmd.args(&args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let fut = async {
-            let mut child = cmd.spawn().map_err(|source| TmuxError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
+            let mut child = cmd.spawn().map_err(|source| TmuxError::Spawn { command: command.clone(), source })?;
             if let Some(data) = stdin {
                 let mut pipe = child.stdin.take().expect("stdin is piped");
-                pipe.write_all(data)
-                    .await
-                    .map_err(|source| TmuxError::Spawn {
-                        command: command.clone(),
-                        source,
-                    })?;
+                pipe.write_all(data).await.map_err(|source| TmuxError::Spawn { command: command.clone(), source })?;
                 drop(pipe);
             }
-            child
-                .wait_with_output()
-                .await
-                .map_err(|source| TmuxError::Spawn {
-                    command: command.clone(),
-                    source,
-                })
+            child.wait_with_output().await.map_err(|source| TmuxError::Spawn { command: command.clone(), source })
         };
         let out = tokio::time::timeout(self.timeout, fut)
             .await
-            .map_err(|_| TmuxError::Timeout {
-                command: command.clone(),
-                timeout: self.timeout,
-            })??;
+            .map_err(|_| TmuxError::Timeout { command: command.clone(), timeout: self.timeout })??;
         if !out.status.success() {
             return Err(TmuxError::Failed {
                 command,
@@ -372,10 +338,7 @@ impl Tmux {
     pub async fn ensure_server(&self, session: &str) -> Result<(), TmuxError> {
         validate_session(session)?;
         let target = format!("={session}");
-        let exists = match self
-            .run("has-session", args(["has-session", "-t", &target]), None)
-            .await
-        {
+        let exists = match self.run("has-session", args(["has-session", "-t", &target]), None).await {
             Ok(_) => true,
             Err(e) if e.is_not_found() => false,
             Err(e) => return Err(e),
@@ -395,8 +358,7 @@ impl Tmux {
             a.extend(PLACEHOLDER_ARGV.iter().map(OsString::from));
             match self.run("new-session", a, None).await {
                 Ok(_) => {}
-                Err(TmuxError::Failed { ref stderr, .. })
-                    if stderr.contains("duplicate session") => {}
+                Err(TmuxError::Failed { ref stderr, .. }) if stderr.contains("duplicate session") => {}
                 Err(e) => return Err(e),
             }
         }
@@ -452,8 +414,7 @@ impl Tmux {
         validate_window_name(&spec.name)?;
         if spec.argv.len() < 2 {
             return Err(TmuxError::InvalidArgument(
-                "argv needs at least two elements (tmux runs a single-element command through /bin/sh)"
-                    .into(),
+                "argv needs at least two elements (tmux runs a single-element command through /bin/sh)".into(),
             ));
         }
         if spec.argv.iter().any(|a| a.contains('\0')) {
@@ -463,18 +424,12 @@ impl Tmux {
             return Err(TmuxError::InvalidArgument("argv[0] is empty".into()));
         }
         if spec.cols < 2 || spec.rows < 2 {
-            return Err(TmuxError::InvalidArgument(format!(
-                "window size {}x{} too small",
-                spec.cols, spec.rows
-            )));
+            return Err(TmuxError::InvalidArgument(format!("window size {}x{} too small", spec.cols, spec.rows)));
         }
         if !spec.cwd.is_absolute() {
             return Err(TmuxError::InvalidArgument("cwd must be absolute".into()));
         }
-        let cwd = spec
-            .cwd
-            .to_str()
-            .ok_or_else(|| TmuxError::InvalidArgument("cwd is not UTF-8".into()))?;
+        let cwd = spec.cwd.to_str().ok_or_else(|| TmuxError::InvalidArgument("cwd is not UTF-8".into()))?;
         if cwd.contains('\0') {
             return Err(TmuxError::InvalidArgument("cwd contains NUL".into()));
         }
@@ -487,14 +442,7 @@ impl Tmux {
 
         // 1. Window with the placeholder program.
         let target = format!("={session}:");
-        let mut a = args([
-            "new-window",
-            "-d",
-            "-P",
-            "-F",
-            "#{window_id}\t#{pane_id}",
-            "-t",
-        ]);
+        let mut a = args(["new-window", "-d", "-P", "-F", "#{window_id}\t#{pane_id}", "-t"]);
         a.push(target.into());
         a.push("-n".into());
         a.push(escape_arg(&escape_format(&spec.name)).into());
@@ -505,10 +453,7 @@ impl Tmux {
         let (window_id, pane_id) = line
             .split_once('\t')
             .filter(|(w, p)| is_window_id(w) && is_pane_id(p))
-            .ok_or_else(|| TmuxError::Parse {
-                command: "new-window".into(),
-                output: out.clone(),
-            })?;
+            .ok_or_else(|| TmuxError::Parse { command: "new-window".into(), output: out.clone() })?;
         let (window_id, pane_id) = (window_id.to_string(), pane_id.to_string());
 
         let started = async {
@@ -530,8 +475,7 @@ impl Tmux {
             }
             a.push("--".into());
             a.extend(spec.argv.iter().map(|s| OsString::from(escape_arg(s))));
-            self.run(&format!("respawn-pane -t {pane_id}"), a, None)
-                .await?;
+            self.run(&format!("respawn-pane -t {pane_id}"), a, None).await?;
             // 4. The pid of the real program.
             let out = self
                 .run(
@@ -540,18 +484,13 @@ impl Tmux {
                     None,
                 )
                 .await?;
-            out.trim().parse::<u32>().map_err(|_| TmuxError::Parse {
-                command: "display-message #{pane_pid}".into(),
-                output: out.clone(),
-            })
+            out.trim()
+                .parse::<u32>()
+                .map_err(|_| TmuxError::Parse { command: "display-message #{pane_pid}".into(), output: out.clone() })
         }
         .await;
         match started {
-            Ok(pid) => Ok(PaneRef {
-                window_id,
-                pane_id,
-                pid,
-            }),
+            Ok(pid) => Ok(PaneRef { window_id, pane_id, pid }),
             Err(e) => {
                 let _ = self.kill_window(&window_id).await;
                 Err(e)
@@ -571,8 +510,7 @@ impl Tmux {
         if text.len() <= SEND_KEYS_MAX && !text.contains(['\n', '\r']) {
             let mut a = args(["send-keys", "-l", "-t", pane, "--"]);
             a.push(escape_arg(text).into());
-            self.run(&format!("send-keys -l -t {pane} <text>"), a, None)
-                .await?;
+            self.run(&format!("send-keys -l -t {pane} <text>"), a, None).await?;
             return Ok(());
         }
         let buffer = format!("aegis-{}", uuid::Uuid::new_v4().simple());
@@ -590,13 +528,7 @@ impl Tmux {
             )
             .await;
         if pasted.is_err() {
-            let _ = self
-                .run(
-                    "delete-buffer",
-                    args(["delete-buffer", "-b", &buffer]),
-                    None,
-                )
-                .await;
+            let _ = self.run("delete-buffer", args(["delete-buffer", "-b", &buffer]), None).await;
         }
         pasted.map(|_| ())
     }
@@ -630,18 +562,13 @@ impl Tmux {
                 }
             }
         }
-        self.run(&format!("send-keys -t {pane} <keys>"), a, None)
-            .await
-            .map(|_| ())
+        self.run(&format!("send-keys -t {pane} <keys>"), a, None).await.map(|_| ())
     }
 
     /// `capture-pane -p` of the visible screen plus `opts.scrollback` lines of history.
     pub async fn capture(&self, pane: &str, opts: CaptureOptions) -> Result<String, TmuxError> {
         validate_pane(pane)?;
-        let a: Vec<OsString> = capture_args(pane, opts)
-            .into_iter()
-            .map(OsString::from)
-            .collect();
+        let a: Vec<OsString> = capture_args(pane, opts).into_iter().map(OsString::from).collect();
         self.run(&format!("capture-pane -t {pane}"), a, None).await
     }
 
@@ -661,30 +588,17 @@ impl Tmux {
     pub async fn list_panes(&self, session: &str) -> Result<Vec<PaneStatus>, TmuxError> {
         validate_session(session)?;
         let target = format!("={session}");
-        let out = self
-            .run(
-                "list-panes -s",
-                args(["list-panes", "-s", "-t", &target, "-F", STATUS_FORMAT]),
-                None,
-            )
-            .await?;
+        let out =
+            self.run("list-panes -s", args(["list-panes", "-s", "-t", &target, "-F", STATUS_FORMAT]), None).await?;
         Ok(out.lines().filter_map(PaneStatus::parse).collect())
     }
 
     /// `kill-window -t @N`.
     pub async fn kill_window(&self, window: &str) -> Result<(), TmuxError> {
         if !is_window_id(window) {
-            return Err(TmuxError::InvalidArgument(format!(
-                "not a window id: {window:?}"
-            )));
+            return Err(TmuxError::InvalidArgument(format!("not a window id: {window:?}")));
         }
-        self.run(
-            &format!("kill-window -t {window}"),
-            args(["kill-window", "-t", window]),
-            None,
-        )
-        .await
-        .map(|_| ())
+        self.run(&format!("kill-window -t {window}"), args(["kill-window", "-t", window]), None).await.map(|_| ())
     }
 
     /// Kill the private server. Succeeds if it is not running.
@@ -693,11 +607,7 @@ impl Tmux {
             Ok(_) => Ok(()),
             Err(e) if e.is_no_server() => Ok(()),
             // The server exits before it answers the client.
-            Err(TmuxError::Failed { ref stderr, .. })
-                if stderr.contains("server exited unexpectedly") =>
-            {
-                Ok(())
-            }
+            Err(TmuxError::Failed { ref stderr, .. }) if stderr.contains("server exited unexpectedly") => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -714,10 +624,8 @@ pub(crate) fn parse_status(pane: &str, command: &str, line: &str) -> Result<Pane
     if line.bytes().all(|b| b == b'\t') {
         return Err(TmuxError::NotFound(pane.to_string()));
     }
-    PaneStatus::parse(line).ok_or_else(|| TmuxError::Parse {
-        command: format!("{command} -t {pane}"),
-        output: line.to_string(),
-    })
+    PaneStatus::parse(line)
+        .ok_or_else(|| TmuxError::Parse { command: format!("{command} -t {pane}"), output: line.to_string() })
 }
 
 /// Fixed capture-pane arguments; the only variable part is a validated pane id and numbers.
@@ -773,24 +681,16 @@ pub(crate) fn validate_pane(pane: &str) -> Result<(), TmuxError> {
     if is_pane_id(pane) {
         Ok(())
     } else {
-        Err(TmuxError::InvalidArgument(format!(
-            "not a pane id: {pane:?}"
-        )))
+        Err(TmuxError::InvalidArgument(format!("not a pane id: {pane:?}")))
     }
 }
 
 /// Session names: `[A-Za-z0-9_-]{1,64}`.
 pub fn validate_session(s: &str) -> Result<(), TmuxError> {
-    if !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         Ok(())
     } else {
-        Err(TmuxError::InvalidArgument(format!(
-            "invalid session name {s:?} (allowed: [A-Za-z0-9_-]{{1,64}})"
-        )))
+        Err(TmuxError::InvalidArgument(format!("invalid session name {s:?} (allowed: [A-Za-z0-9_-]{{1,64}})")))
     }
 }
 
@@ -799,9 +699,7 @@ pub fn validate_window_name(s: &str) -> Result<(), TmuxError> {
     if !s.is_empty() && s.len() <= 200 && !s.chars().any(char::is_control) {
         Ok(())
     } else {
-        Err(TmuxError::InvalidArgument(format!(
-            "invalid window name {s:?}"
-        )))
+        Err(TmuxError::InvalidArgument(format!("invalid window name {s:?}")))
     }
 }
 
@@ -812,8 +710,6 @@ fn validate_env_key(k: &str) -> Result<(), TmuxError> {
     if ok {
         Ok(())
     } else {
-        Err(TmuxError::InvalidArgument(format!(
-            "invalid environment variable name {k:?}"
-        )))
+        Err(TmuxError::InvalidArgument(format!("invalid environment variable name {k:?}")))
     }
 }

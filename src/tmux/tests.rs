@@ -30,23 +30,11 @@ impl Drop for Server {
 }
 
 async fn server() -> Server {
-    let socket = format!(
-        "aegis-test-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let mut s = Server {
-        tmux: Tmux::new("tmux", socket),
-        dir: tempfile::tempdir().unwrap(),
-        socket_path: String::new(),
-    };
+    let socket = format!("aegis-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut s =
+        Server { tmux: Tmux::new("tmux", socket), dir: tempfile::tempdir().unwrap(), socket_path: String::new() };
     s.tmux.ensure_server(SESSION).await.unwrap();
-    let out = s
-        .tmux
-        .command()
-        .args(["display-message", "-p", "#{socket_path}"])
-        .output()
-        .await
-        .unwrap();
+    let out = s.tmux.command().args(["display-message", "-p", "#{socket_path}"]).output().await.unwrap();
     s.socket_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     s
 }
@@ -58,20 +46,12 @@ impl Server {
 
     /// A window running `/bin/sh -c <fixed script> aegis-test <args…>`.
     async fn sh(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> PaneRef {
-        let mut argv = vec![
-            "/bin/sh".to_string(),
-            "-c".into(),
-            script.into(),
-            "aegis-test".into(),
-        ];
+        let mut argv = vec!["/bin/sh".to_string(), "-c".into(), script.into(), "aegis-test".into()];
         argv.extend(args.iter().map(|s| s.to_string()));
         let spec = WindowSpec {
             name: "w".into(),
             cwd: self.dir.path().to_path_buf(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             argv,
             cols: 100,
             rows: 30,
@@ -108,11 +88,7 @@ async fn wait_capture(tmux: &Tmux, pane: &str, needle: &str) -> String {
     }
 }
 
-async fn next_event(
-    rx: &mut Receiver<TmuxEvent>,
-    timeout: Duration,
-    pred: impl Fn(&TmuxEvent) -> bool,
-) -> TmuxEvent {
+async fn next_event(rx: &mut Receiver<TmuxEvent>, timeout: Duration, pred: impl Fn(&TmuxEvent) -> bool) -> TmuxEvent {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -161,20 +137,12 @@ async fn invalid_arguments_rejected() {
     assert!(s.tmux.new_window(SESSION, &spec).await.is_err());
     assert!(s.tmux.new_window("a;b", &spec).await.is_err());
     assert!(s.tmux.send_text("x", "hi").await.is_err());
-    assert!(s
-        .tmux
-        .capture("%1; kill-server", CaptureOptions::default())
-        .await
-        .is_err());
+    assert!(s.tmux.capture("%1; kill-server", CaptureOptions::default()).await.is_err());
     assert!(s.tmux.kill_window("w").await.is_err());
     // A missing pane is a clear tmux error.
     let e = s.tmux.pane_status("%999").await.unwrap_err();
     assert!(matches!(e, TmuxError::NotFound(_)), "{e}");
-    let e = s
-        .tmux
-        .capture("%999", CaptureOptions::default())
-        .await
-        .unwrap_err();
+    let e = s.tmux.capture("%999", CaptureOptions::default()).await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
     assert!(e.to_string().contains("capture-pane"), "{e}");
 }
@@ -223,8 +191,7 @@ async fn new_window_env_cwd_argv_verbatim() {
         "/bin/sh".to_string(),
         "-c".into(),
         // Fixed script; the tricky values are data.
-        r#"printf '%s\n' "$0" "$@" "FOO=$FOO" "BAR=$BAR" "PWD=$(pwd)" > "$OUT"; exec sleep 30"#
-            .into(),
+        r#"printf '%s\n' "$0" "$@" "FOO=$FOO" "BAR=$BAR" "PWD=$(pwd)" > "$OUT"; exec sleep 30"#.into(),
         "zero".into(),
     ];
     argv.extend(tricky.iter().map(|s| s.to_string()));
@@ -266,39 +233,18 @@ async fn new_window_env_cwd_argv_verbatim() {
 #[tokio::test]
 async fn capture_returns_text() {
     let s = server().await;
-    let pane = s
-        .sh(
-            r#"printf 'hello %s\n' "$1"; printf '\033[31mred\033[0m\n'; exec sleep 30"#,
-            &["world;"],
-            &[],
-        )
-        .await;
+    let pane =
+        s.sh(r#"printf 'hello %s\n' "$1"; printf '\033[31mred\033[0m\n'; exec sleep 30"#, &["world;"], &[]).await;
     let text = wait_capture(&s.tmux, &pane.pane_id, "red").await;
     assert!(text.contains("hello world;\n"), "{text:?}");
     assert_eq!(text.lines().count(), 30);
-    let ansi = s
-        .tmux
-        .capture(
-            &pane.pane_id,
-            CaptureOptions {
-                ansi: true,
-                scrollback: 0,
-            },
-        )
-        .await
-        .unwrap();
+    let ansi = s.tmux.capture(&pane.pane_id, CaptureOptions { ansi: true, scrollback: 0 }).await.unwrap();
     assert!(ansi.contains("\x1b[31mred"), "{ansi:?}");
     let (ctl, _rx) = ControlClient::connect(&s.tmux, SESSION).await.unwrap();
     for opts in [
         CaptureOptions::default(),
-        CaptureOptions {
-            ansi: true,
-            scrollback: 0,
-        },
-        CaptureOptions {
-            ansi: false,
-            scrollback: 100,
-        },
+        CaptureOptions { ansi: true, scrollback: 0 },
+        CaptureOptions { ansi: false, scrollback: 100 },
     ] {
         let a = s.tmux.capture(&pane.pane_id, opts).await.unwrap();
         let b = ctl.capture(&pane.pane_id, opts).await.unwrap();
@@ -313,44 +259,22 @@ async fn capture_returns_text() {
 async fn send_text_literal_and_paste() {
     let s = server().await;
     let out = s.path("typed.txt");
-    let pane = s
-        .sh(
-            r#"exec cat > "$OUT""#,
-            &[],
-            &[("OUT", out.to_str().unwrap())],
-        )
-        .await;
+    let pane = s.sh(r#"exec cat > "$OUT""#, &[], &[("OUT", out.to_str().unwrap())]).await;
     let short = r#"it's "q" $HOME $(x) `y` ; \back\ #{pane_id} ünï 日本 ;"#;
     s.tmux.send_text(&pane.pane_id, short).await.unwrap();
-    s.tmux
-        .send_keys(&pane.pane_id, &[Key::Enter])
-        .await
-        .unwrap();
+    s.tmux.send_keys(&pane.pane_id, &[Key::Enter]).await.unwrap();
     let multi = "line1\nline2 $x;\n  indented \\ \"q\";";
     s.tmux.send_text(&pane.pane_id, multi).await.unwrap();
-    s.tmux
-        .send_keys(&pane.pane_id, &[Key::Enter])
-        .await
-        .unwrap();
+    s.tmux.send_keys(&pane.pane_id, &[Key::Enter]).await.unwrap();
     let long = "L".repeat(2000) + ";";
     s.tmux.send_text(&pane.pane_id, &long).await.unwrap();
-    s.tmux
-        .send_keys(
-            &pane.pane_id,
-            &[Key::Char('a'), Key::Char(';'), Key::Enter, Key::CtrlD],
-        )
-        .await
-        .unwrap();
+    s.tmux.send_keys(&pane.pane_id, &[Key::Char('a'), Key::Char(';'), Key::Enter, Key::CtrlD]).await.unwrap();
     let expected = format!("{short}\n{multi}\n{long}a;\n");
     let text = wait_file(&out, |t| t.len() >= expected.len()).await;
     assert_eq!(text, expected);
     // No paste buffer left behind.
     let out = s.tmux.command().arg("list-buffers").output().await.unwrap();
-    assert!(
-        out.stdout.is_empty(),
-        "{:?}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.stdout.is_empty(), "{:?}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[tokio::test]
@@ -359,11 +283,7 @@ async fn multi_line_text_is_one_bracketed_paste() {
     let out = s.path("raw.bin");
     // Enable bracketed paste like CC does, then record raw bytes.
     let pane = s
-        .sh(
-            r#"printf '\033[?2004h'; stty raw -echo; exec cat > "$OUT""#,
-            &[],
-            &[("OUT", out.to_str().unwrap())],
-        )
+        .sh(r#"printf '\033[?2004h'; stty raw -echo; exec cat > "$OUT""#, &[], &[("OUT", out.to_str().unwrap())])
         .await;
     wait_capture(&s.tmux, &pane.pane_id, "").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -395,10 +315,7 @@ async fn pane_output_event_from_other_window() {
         .await;
         assert!(matches!(ev, TmuxEvent::PaneOutput { .. }));
         events += 1;
-        let text = ctl
-            .capture(&pane.pane_id, CaptureOptions::default())
-            .await
-            .unwrap();
+        let text = ctl.capture(&pane.pane_id, CaptureOptions::default()).await.unwrap();
         if text.contains("DONE") {
             break;
         }
@@ -415,48 +332,22 @@ async fn pane_died_with_exit_status() {
     let (ctl, mut rx) = ControlClient::connect(&s.tmux, SESSION).await.unwrap();
     let pane = s.sh("echo bye; sleep 0.3; exit 7", &[], &[]).await;
     let t0 = Instant::now();
-    let ev = next_event(&mut rx, Duration::from_secs(8), |e| {
-        matches!(e, TmuxEvent::PaneDied { .. })
-    })
-    .await;
+    let ev = next_event(&mut rx, Duration::from_secs(8), |e| matches!(e, TmuxEvent::PaneDied { .. })).await;
     let latency = t0.elapsed().saturating_sub(Duration::from_millis(300));
     eprintln!("PaneDied latency after exit: {latency:?}");
-    assert_eq!(
-        ev,
-        TmuxEvent::PaneDied {
-            pane_id: pane.pane_id.clone(),
-            status: Some(7)
-        }
-    );
+    assert_eq!(ev, TmuxEvent::PaneDied { pane_id: pane.pane_id.clone(), status: Some(7) });
     assert!(latency < Duration::from_secs(5), "{latency:?}");
     let st = ctl.pane_status(&pane.pane_id).await.unwrap();
     assert!(st.dead);
     assert_eq!(st.dead_status, Some(7));
     // The last frame is still there (shifted up by the "Pane is dead" line).
-    let text = ctl
-        .capture(
-            &pane.pane_id,
-            CaptureOptions {
-                ansi: false,
-                scrollback: 10,
-            },
-        )
-        .await
-        .unwrap();
+    let text = ctl.capture(&pane.pane_id, CaptureOptions { ansi: false, scrollback: 10 }).await.unwrap();
     assert!(text.contains("bye"), "{text:?}");
     assert!(text.contains("Pane is dead (status 7"), "{text:?}");
     // Killing the window gives WindowClosed.
     s.tmux.kill_window(&pane.window_id).await.unwrap();
-    let ev = next_event(&mut rx, Duration::from_secs(3), |e| {
-        matches!(e, TmuxEvent::WindowClosed { .. })
-    })
-    .await;
-    assert_eq!(
-        ev,
-        TmuxEvent::WindowClosed {
-            window_id: pane.window_id.clone()
-        }
-    );
+    let ev = next_event(&mut rx, Duration::from_secs(3), |e| matches!(e, TmuxEvent::WindowClosed { .. })).await;
+    assert_eq!(ev, TmuxEvent::WindowClosed { window_id: pane.window_id.clone() });
     ctl.close().await;
 }
 
@@ -465,16 +356,10 @@ async fn kill_server_gives_server_exited() {
     let s = server().await;
     let (ctl, mut rx) = ControlClient::connect(&s.tmux, SESSION).await.unwrap();
     s.tmux.kill_server().await.unwrap();
-    let ev = next_event(&mut rx, Duration::from_secs(2), |e| {
-        matches!(e, TmuxEvent::ServerExited { .. })
-    })
-    .await;
+    let ev = next_event(&mut rx, Duration::from_secs(2), |e| matches!(e, TmuxEvent::ServerExited { .. })).await;
     eprintln!("{ev:?}");
     assert!(!ctl.is_connected());
-    let e = ctl
-        .capture("%0", CaptureOptions::default())
-        .await
-        .unwrap_err();
+    let e = ctl.capture("%0", CaptureOptions::default()).await.unwrap_err();
     assert!(matches!(e, TmuxError::ControlClosed(_)), "{e}");
     assert!(rx.recv().await.is_none(), "ServerExited is the last event");
     // kill-server again is fine; commands fail with a clear error.
@@ -487,23 +372,11 @@ async fn kill_server_gives_server_exited() {
 async fn server_sigkill_gives_server_exited() {
     let s = server().await;
     let (ctl, mut rx) = ControlClient::connect(&s.tmux, SESSION).await.unwrap();
-    let out = s
-        .tmux
-        .command()
-        .args(["display-message", "-p", "#{pid}"])
-        .output()
-        .await
-        .unwrap();
+    let out = s.tmux.command().args(["display-message", "-p", "#{pid}"]).output().await.unwrap();
     let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(!pid.is_empty());
-    std::process::Command::new("kill")
-        .args(["-9", &pid])
-        .status()
-        .unwrap();
-    let ev = next_event(&mut rx, Duration::from_secs(2), |e| {
-        matches!(e, TmuxEvent::ServerExited { .. })
-    })
-    .await;
+    std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
+    let ev = next_event(&mut rx, Duration::from_secs(2), |e| matches!(e, TmuxEvent::ServerExited { .. })).await;
     eprintln!("{ev:?}");
     assert!(ctl.pane_status("%0").await.is_err());
     ctl.close().await;
@@ -521,22 +394,9 @@ async fn control_capture_with_fake_protocol_lines() {
         )
         .await;
     wait_capture(&s.tmux, &pane.pane_id, "after").await;
-    let text = ctl
-        .capture(&pane.pane_id, CaptureOptions::default())
-        .await
-        .unwrap();
+    let text = ctl.capture(&pane.pane_id, CaptureOptions::default()).await.unwrap();
     let lines: Vec<&str> = text.lines().take(6).collect();
-    assert_eq!(
-        lines,
-        [
-            "%end 1 2 3",
-            "%error 1 2 1",
-            "%begin 1 2 1",
-            "%output %0 x",
-            "%exit",
-            "after"
-        ]
-    );
+    assert_eq!(lines, ["%end 1 2 3", "%error 1 2 1", "%begin 1 2 1", "%output %0 x", "%exit", "after"]);
     assert_eq!(text.lines().count(), 30);
     // The FIFO of waiters is still aligned, also with concurrent commands.
     let (a, b, c) = tokio::join!(
@@ -550,10 +410,7 @@ async fn control_capture_with_fake_protocol_lines() {
     // A tmux error on the control channel is reported and does not break the stream.
     let e = ctl.pane_status("%999").await.unwrap_err();
     assert!(matches!(e, TmuxError::NotFound(_)), "{e}");
-    let e = ctl
-        .capture("%999", CaptureOptions::default())
-        .await
-        .unwrap_err();
+    let e = ctl.capture("%999", CaptureOptions::default()).await.unwrap_err();
     assert!(matches!(e, TmuxError::Control { .. }), "{e}");
     assert!(e.is_not_found(), "{e}");
     assert!(ctl.pane_status(&pane.pane_id).await.is_ok());
@@ -571,11 +428,7 @@ async fn window_size_survives_control_client() {
         cwd: s.dir.path().to_path_buf(),
         env: vec![],
         // The program sees the final size at start.
-        argv: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            "stty size; exec sleep 30".into(),
-        ],
+        argv: vec!["/bin/sh".into(), "-c".into(), "stty size; exec sleep 30".into()],
         cols: 132,
         rows: 43,
     };
@@ -595,10 +448,7 @@ async fn window_size_survives_control_client() {
 #[tokio::test]
 async fn connect_to_missing_session_fails() {
     let s = server().await;
-    let e = ControlClient::connect(&s.tmux, "nosuch")
-        .await
-        .err()
-        .unwrap();
+    let e = ControlClient::connect(&s.tmux, "nosuch").await.err().unwrap();
     assert!(e.to_string().contains("can't find session"), "{e}");
 }
 
@@ -616,27 +466,12 @@ async fn timeout_is_reported() {
 async fn title_changed_event() {
     let s = server().await;
     let (ctl, mut rx) = ControlClient::connect(&s.tmux, SESSION).await.unwrap();
-    let pane = s
-        .sh(
-            r#"sleep 0.2; printf '\033]2;✳ Claude Code\007'; exec sleep 30"#,
-            &[],
-            &[],
-        )
-        .await;
+    let pane = s.sh(r#"sleep 0.2; printf '\033]2;✳ Claude Code\007'; exec sleep 30"#, &[], &[]).await;
     let ev = next_event(&mut rx, Duration::from_secs(3), |e| {
         matches!(e, TmuxEvent::TitleChanged { pane_id, title } if *pane_id == pane.pane_id && title.contains("Claude"))
     })
     .await;
-    assert_eq!(
-        ev,
-        TmuxEvent::TitleChanged {
-            pane_id: pane.pane_id.clone(),
-            title: "✳ Claude Code".into()
-        }
-    );
-    assert_eq!(
-        ctl.pane_status(&pane.pane_id).await.unwrap().title,
-        "✳ Claude Code"
-    );
+    assert_eq!(ev, TmuxEvent::TitleChanged { pane_id: pane.pane_id.clone(), title: "✳ Claude Code".into() });
+    assert_eq!(ctl.pane_status(&pane.pane_id).await.unwrap().title, "✳ Claude Code");
     ctl.close().await;
 }

@@ -33,16 +33,12 @@ impl Cc {
 
     /// The pinned binary, installed by scripts/install-claude-code.sh (AEGIS_CC_CACHE or ~/.cache).
     pub fn binary(self) -> PathBuf {
-        let cache = std::env::var_os("AEGIS_CC_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let base = std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| {
-                        PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
-                    });
-                base.join("aegis/claude-code")
-            });
+        let cache = std::env::var_os("AEGIS_CC_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+            base.join("aegis/claude-code")
+        });
         let bin = cache.join(self.version()).join("node_modules/.bin/claude");
         assert!(
             bin.exists(),
@@ -70,16 +66,15 @@ pub struct Rig {
     pub addr: String,
     pub socket: String,
     pub client: SessionServiceClient<Channel>,
+    /// Extra `aegis serve` arguments for the next (re)start.
+    pub server_args: Vec<String>,
 }
 
 fn seed_config(config: &Path, trusted: &[&Path]) {
     let projects: serde_json::Map<String, serde_json::Value> = trusted
         .iter()
         .map(|p| {
-            (
-                p.to_string_lossy().into_owned(),
-                serde_json::json!({"hasTrustDialogAccepted": true, "allowedTools": []}),
-            )
+            (p.to_string_lossy().into_owned(), serde_json::json!({"hasTrustDialogAccepted": true, "allowedTools": []}))
         })
         .collect();
     let key_tail = &API_KEY[API_KEY.len() - 20..];
@@ -117,19 +112,14 @@ impl Rig {
             addr: String::new(),
             socket,
             client: dummy_client(),
+            server_args: Vec::new(),
         };
         rig.start_server("127.0.0.1:0").await;
         rig
     }
 
     pub fn work_dir(&self) -> String {
-        self.dir
-            .path()
-            .join("work")
-            .canonicalize()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned()
+        self.dir.path().join("work").canonicalize().unwrap().to_string_lossy().into_owned()
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -141,6 +131,7 @@ impl Rig {
         let home = self.path("home");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aegis"));
         cmd.args(["serve", "--listen", listen, "--tmux-socket", &self.socket])
+            .args(&self.server_args)
             .arg("--state-dir")
             .arg(self.path("state"))
             .arg("--claude-bin")
@@ -160,9 +151,7 @@ impl Rig {
             .env("DISABLE_AUTOUPDATER", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(self.path("server.log")).unwrap(),
-            ));
+            .stderr(Stdio::from(std::fs::File::create(self.path("server.log")).unwrap()));
         for (k, v) in self.cc.env() {
             cmd.env(k, v);
         }
@@ -177,15 +166,10 @@ impl Rig {
             .expect("server did not start in 30 s")
             .unwrap()
             .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let addr = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         self.addr = addr.to_string();
         self.server = Some(child);
-        self.client = SessionServiceClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap();
+        self.client = SessionServiceClient::connect(format!("http://{addr}")).await.unwrap();
     }
 
     pub fn server_log(&self) -> String {
@@ -203,10 +187,7 @@ impl Rig {
     /// Graceful stop (SIGTERM), waiting for exit.
     pub fn stop_server(&mut self) {
         if let Some(mut c) = self.server.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
             for _ in 0..100 {
                 if let Ok(Some(_)) = c.try_wait() {
                     return;
@@ -219,12 +200,8 @@ impl Rig {
     }
 
     pub fn create_request(&self, prompt: &str) -> pb::CreateSessionRequest {
-        let env: HashMap<String, String> = self
-            .cc
-            .env()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: HashMap<String, String> =
+            self.cc.env().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         pb::CreateSessionRequest {
             work_dir: self.work_dir(),
             prompt: prompt.into(),
@@ -247,9 +224,7 @@ impl Rig {
 
     pub async fn get(&mut self, id: &str) -> pb::Session {
         self.client
-            .get_session(pb::GetSessionRequest {
-                session_id: id.into(),
-            })
+            .get_session(pb::GetSessionRequest { session_id: id.into() })
             .await
             .unwrap()
             .into_inner()
@@ -259,11 +234,7 @@ impl Rig {
 
     pub async fn transcript(&mut self, id: &str) -> Vec<pb::TranscriptEntry> {
         self.client
-            .get_transcript(pb::GetTranscriptRequest {
-                session_id: id.into(),
-                limit: 1000,
-                ..Default::default()
-            })
+            .get_transcript(pb::GetTranscriptRequest { session_id: id.into(), limit: 1000, ..Default::default() })
             .await
             .unwrap()
             .into_inner()
@@ -272,10 +243,7 @@ impl Rig {
 
     pub async fn screen(&mut self, id: &str) -> String {
         self.client
-            .capture_screen(pb::CaptureScreenRequest {
-                session_id: id.into(),
-                ..Default::default()
-            })
+            .capture_screen(pb::CaptureScreenRequest { session_id: id.into(), ..Default::default() })
             .await
             .map(|r| r.into_inner().text)
             .unwrap_or_default()
@@ -307,10 +275,7 @@ impl Rig {
         let req = pb::WatchSessionRequest {
             session_id: id.into(),
             start_revision: 1,
-            heartbeat_interval: Some(prost_types::Duration {
-                seconds: 1,
-                nanos: 0,
-            }),
+            heartbeat_interval: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
             ..Default::default()
         };
         let mut stream = self.client.watch_session(req).await.unwrap().into_inner();
@@ -334,10 +299,7 @@ impl Rig {
 pub fn wait(secs: u64, states: &[pb::SessionState]) -> pb::WaitOptions {
     pb::WaitOptions {
         states: states.iter().map(|s| *s as i32).collect(),
-        timeout: Some(prost_types::Duration {
-            seconds: secs as i64,
-            nanos: 0,
-        }),
+        timeout: Some(prost_types::Duration { seconds: secs as i64, nanos: 0 }),
     }
 }
 
@@ -348,9 +310,7 @@ pub fn state_of(s: &pb::Session) -> pb::SessionState {
 /// The ErrorInfo reason of a status.
 pub fn reason(st: &tonic::Status) -> String {
     use tonic_types::StatusExt;
-    st.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
+    st.get_details_error_info().map(|i| i.reason).unwrap_or_default()
 }
 
 fn dummy_client() -> SessionServiceClient<Channel> {
@@ -363,10 +323,7 @@ impl Drop for Rig {
         if std::env::var_os("AEGIS_KEEP_TEST_DIR").is_some() {
             let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
         }
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
     }
 }
 
