@@ -7,14 +7,17 @@
 //! - [`core`]: sessions, state fusion, pending interactions, event log — no gRPC here.
 //! - [`store`]: the embedded SQLite store behind the core.
 //! - [`api`]: thin tonic handlers and the one place that maps core errors to `tonic::Status`.
+//! - [`cli`], [`mcp`]: the human commands and the MCP server, both thin gRPC clients.
 //! - [`fakeapi`]: a scripted fake Anthropic Messages API for tests and offline use.
 pub mod api;
 pub mod cc;
+pub mod cli;
 pub mod core;
 pub mod detect;
 pub mod fakeapi;
 pub mod files;
 pub mod hooks_http;
+pub mod mcp;
 pub mod proto;
 pub mod server;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The `aegis` binary: `serve` runs the service; `fake-api` runs the scripted fake Anthropic API.
+//! The `aegis` binary: `serve` runs the service; the human commands and `mcp` are gRPC clients of it;
+//! `fake-api` runs the scripted fake Anthropic API.
 use aegis::server::{serve, ServeConfig};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -8,6 +9,12 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "aegis", version, about = "Run and steer interactive Claude Code sessions over gRPC")]
 struct Cli {
+    /// Aegis server address (client commands and `mcp`).
+    #[arg(long, global = true, env = "AEGIS_ADDRESS", default_value = "http://127.0.0.1:50051")]
+    address: String,
+    /// Bearer token: required by `serve` on non-loopback addresses, sent by the client commands.
+    #[arg(long, global = true, env = "AEGIS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -16,6 +23,10 @@ struct Cli {
 enum Command {
     /// Run the gRPC service.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Human(aegis::cli::CliCommand),
+    /// Serve the Aegis tools over MCP on stdio (for agents; see README).
+    Mcp,
     /// Run the scripted fake Anthropic Messages API (test orchestrations offline; see docs/fake-api.md).
     FakeApi {
         /// Address to listen on (loopback).
@@ -47,9 +58,6 @@ struct ServeArgs {
     /// CC config dir passed to CC as CLAUDE_CONFIG_DIR. Default: CC's own ($CLAUDE_CONFIG_DIR or ~/.claude).
     #[arg(long, env = "AEGIS_CLAUDE_CONFIG_DIR")]
     claude_config_dir: Option<PathBuf>,
-    /// Bearer token required on SessionService calls (health and reflection stay open).
-    #[arg(long, env = "AEGIS_TOKEN", hide_env_values = true)]
-    token: Option<String>,
     /// Working with no progress for this many seconds marks a session stalled.
     #[arg(long, env = "AEGIS_STALL_SECS", default_value_t = 300)]
     stall_secs: u64,
@@ -85,11 +93,21 @@ async fn termination() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Client commands log only warnings by default; the server logs info. All logs go to stderr (MCP
+    // owns stdout).
+    let default_level = if std::env::args().nth(1).as_deref() == Some("serve") { "info" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG").unwrap_or_else(|_| default_level.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let conn =
+        aegis::cli::ConnectOptions { address: cli.address, token: cli.token.clone(), timeout: Duration::from_secs(30) };
+    match cli.command {
+        Command::Human(cmd) => std::process::exit(aegis::cli::run(cmd, conn).await?),
+        Command::Mcp => aegis::mcp::serve_stdio(conn).await,
         Command::Serve(a) => {
             let cfg = ServeConfig {
                 listen: a.listen,
@@ -98,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
                 tmux_socket: a.tmux_socket,
                 claude_bin: a.claude_bin,
                 claude_config_dir: a.claude_config_dir,
-                token: a.token,
+                token: cli.token,
                 stall_threshold: Duration::from_secs(a.stall_secs),
                 retain_events: a.retain_events.max(1),
                 watch: aegis::api::streams::WatchLimits {

@@ -97,11 +97,15 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         }
     });
 
+    // Compaction runs before serving (so retention is in force from the first call), then hourly.
+    store.prune(cfg.retain_events, crate::api::idempotency::TTL_MS).await?;
     mgr.start().await?;
     let (s, retain) = (store.clone(), cfg.retain_events);
     tokio::spawn(async move {
-        // First tick at once: compaction also happens at start.
-        let mut t = tokio::time::interval(Duration::from_secs(3600));
+        let mut t = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        );
         loop {
             t.tick().await;
             let _ = s.prune(retain, crate::api::idempotency::TTL_MS).await;

@@ -10,15 +10,16 @@ use tonic::Code;
 
 const CC: Cc = Cc::V330Fullscreen;
 
-/// Reads a watch until `stop` says so or nothing arrives for `idle`; returns the events.
+/// Reads a watch until `stop` says so, the stream ends, or `limit` passes; returns the events.
 async fn collect(
     stream: &mut tonic::Streaming<pb::WatchSessionResponse>,
-    idle: Duration,
+    limit: Duration,
     stop: impl Fn(&pb::SessionEvent) -> bool,
 ) -> (Vec<pb::SessionEvent>, Option<tonic::Status>) {
     let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
-        match tokio::time::timeout(idle, stream.message()).await {
+        match tokio::time::timeout_at(deadline, stream.message()).await {
             Ok(Ok(Some(pb::WatchSessionResponse { item: Some(Item::Event(e)) }))) => {
                 let done = stop(&e);
                 out.push(e);
@@ -134,42 +135,6 @@ async fn compacted_resume_point_is_out_of_range() {
     let (evs, err) = collect(&mut stream, Duration::from_millis(1500), |_| false).await;
     assert!(err.is_none());
     assert_eq!(evs.first().unwrap().revision, oldest);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watcher_that_stops_reading_is_cut_with_watch_lagged() {
-    let mut rig = Rig::start(CC).await;
-    let s = rig.create("some events", 60).await.session.unwrap();
-    rig.stop_server();
-    rig.server_args = ["--watch-buffer", "1", "--watch-send-timeout-ms", "300"].map(String::from).to_vec();
-    rig.start_server("127.0.0.1:0").await;
-    // A client with a tiny HTTP/2 window: the server cannot push more than ~1 KiB ahead.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", rig.addr))
-        .unwrap()
-        .initial_stream_window_size(Some(1024))
-        .connect()
-        .await
-        .unwrap();
-    let mut client = pb::session_service_client::SessionServiceClient::new(channel);
-    let mut stream = client
-        .watch_session(pb::WatchSessionRequest {
-            session_id: s.id.clone(),
-            start_revision: 1,
-            include_snapshot: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let err = loop {
-        match stream.message().await {
-            Err(e) => break e,
-            Ok(None) => panic!("stream ended without WATCH_LAGGED"),
-            Ok(Some(_)) => {}
-        }
-    };
-    assert_eq!((err.code(), reason(&err).as_str()), (Code::Aborted, "WATCH_LAGGED"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,8 +113,12 @@ impl Service {
             (Some(w), Some(limit)) => Some(self.wait(&rec.id, before.revision, w, limit, false).await?),
             _ => None,
         };
-        let session = self.session_at(&rec.id, outcome.map_or(rec.revision, |o| o.matched_revision)).await?;
+        let session = self.session_at(&rec.id, outcome.map_or(rec.revision, |o| o.seen_revision)).await?;
         Ok((session, path, outcome.map(wait_result)))
+    }
+
+    fn stream_ctx(&self, heartbeat: Duration) -> streams::StreamCtx {
+        streams::StreamCtx { heartbeat, limits: self.watch, shutdown: self.shutdown.clone() }
     }
 
     async fn session_at(&self, id: &str, revision: i64) -> Result<pb::Session, Status> {
@@ -149,7 +153,7 @@ impl Service {
                     }
                     _ => None,
                 };
-                let session = self.session_at(&rec.id, outcome.map_or(0, |o| o.matched_revision)).await?;
+                let session = self.session_at(&rec.id, outcome.map_or(0, |o| o.seen_revision)).await?;
                 Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
             })
             .await
@@ -256,7 +260,7 @@ impl SessionService for Service {
                 let wait_result = outcome.map(wait_result);
                 Ok(pb::SendMessageResponse {
                     session: Some(
-                        self.session_at(&ev.session_id, outcome.map_or(ev.revision, |o| o.matched_revision)).await?,
+                        self.session_at(&ev.session_id, outcome.map_or(ev.revision, |o| o.seen_revision)).await?,
                     ),
                     delivered_revision: ev.revision,
                     delivery_evidence: Some(convert::evidence(&ev.evidence)),
@@ -359,7 +363,7 @@ impl SessionService for Service {
         let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
         let after = if r.after_revision > 0 { r.after_revision } else { rec.revision };
         let outcome = self.wait(&rec.id, after, &w, limit, false).await?;
-        let session = self.session_at(&rec.id, outcome.matched_revision).await?;
+        let session = self.session_at(&rec.id, outcome.seen_revision).await?;
         Ok(Response::new(pb::WaitSessionResponse { session: Some(session), wait_result: Some(wait_result(outcome)) }))
     }
 
@@ -375,9 +379,7 @@ impl SessionService for Service {
             r.start_revision,
             r.include_snapshot,
             until,
-            hb,
-            self.watch,
-            self.shutdown.clone(),
+            self.stream_ctx(hb),
         )))
     }
 
@@ -392,7 +394,7 @@ impl SessionService for Service {
         } else {
             self.mgr.store().last_sequence().await.map_err(|e| Status::internal(e.to_string()))? + 1
         };
-        Ok(Response::new(streams::watch_events(self.mgr.clone(), start, filter, hb, self.watch, self.shutdown.clone())))
+        Ok(Response::new(streams::watch_events(self.mgr.clone(), start, filter, self.stream_ctx(hb))))
     }
 
     async fn get_transcript(&self, req: Request<pb::GetTranscriptRequest>) -> R<pb::GetTranscriptResponse> {

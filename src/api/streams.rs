@@ -7,10 +7,11 @@ use crate::core::feed::{enters_wanted, Feed, Scope};
 use crate::core::model::{now_ms, Event, SessionRecord, State};
 use crate::core::{CoreError, ErrorKind, Manager};
 use crate::proto::v1 as pb;
+use futures::StreamExt as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
 
 pub type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
@@ -48,16 +49,47 @@ fn lagged() -> Status {
     ))
 }
 
-/// Sends one item; false means the stream is over (client gone or too slow, in which case it is told).
-async fn send<T>(tx: &mpsc::Sender<Result<T, Status>>, item: T, limits: WatchLimits) -> bool {
-    match tx.send_timeout(Ok(item), limits.send_timeout).await {
-        Ok(()) => true,
-        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-            let _ = tx.try_send(Err(lagged()));
-            false
-        }
-        Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+/// The producing side of a stream: bounded items, plus the final error on its own channel so it is
+/// delivered (after the buffered items) even when the buffer is full — exactly the lagged case.
+struct Sink<T> {
+    tx: mpsc::Sender<Result<T, Status>>,
+    err: Option<oneshot::Sender<Status>>,
+    limits: WatchLimits,
+}
+
+impl<T: Send + 'static> Sink<T> {
+    fn new(limits: WatchLimits) -> (Sink<T>, Stream<T>) {
+        let (tx, rx) = mpsc::channel(limits.buffer.max(1));
+        let (err_tx, err_rx) = oneshot::channel::<Status>();
+        let tail = futures::stream::once(err_rx).filter_map(|r| async move { r.ok().map(Err) });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx).chain(tail);
+        (Sink { tx, err: Some(err_tx), limits }, Box::pin(stream))
     }
+
+    /// Sends one item; false means the stream is over (client gone, or too slow and told so).
+    async fn send(&mut self, item: T) -> bool {
+        match self.tx.send_timeout(Ok(item), self.limits.send_timeout).await {
+            Ok(()) => true,
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                self.fail(lagged());
+                false
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+        }
+    }
+
+    fn fail(&mut self, st: Status) {
+        if let Some(tx) = self.err.take() {
+            let _ = tx.send(st);
+        }
+    }
+}
+
+/// What every stream needs besides its query: heartbeat interval, bounds, and the shutdown signal.
+pub struct StreamCtx {
+    pub heartbeat: Duration,
+    pub limits: WatchLimits,
+    pub shutdown: watch::Receiver<bool>,
 }
 
 pub fn watch_session(
@@ -66,24 +98,22 @@ pub fn watch_session(
     start_revision: i64,
     include_snapshot: bool,
     until: Vec<State>,
-    hb: Duration,
-    limits: WatchLimits,
-    mut shutdown: watch::Receiver<bool>,
+    ctx: StreamCtx,
 ) -> Stream<pb::WatchSessionResponse> {
+    let StreamCtx { heartbeat: hb, limits, mut shutdown } = ctx;
     use pb::watch_session_response::Item;
-    let (tx, rx) = mpsc::channel(limits.buffer.max(1));
+    let (mut out, stream) = Sink::new(limits);
     tokio::spawn(async move {
         let start = if start_revision > 0 { start_revision } else { rec.revision + 1 };
         let mut feed = match Feed::new(&mgr, Scope::Session(rec.id.clone()), start).await {
             Ok(f) => f,
             Err(e) => {
-                let _ = tx.send(Err(to_status(e))).await;
+                out.fail(to_status(e));
                 return;
             }
         };
         if include_snapshot {
-            if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Snapshot(convert::session(&rec))) }, limits).await
-            {
+            if !out.send(pb::WatchSessionResponse { item: Some(Item::Snapshot(convert::session(&rec))) }).await {
                 return;
             }
             if until.contains(&rec.state) {
@@ -97,28 +127,28 @@ pub fn watch_session(
                 e = feed.next() => match e {
                     Ok(e) => {
                         let done = !until.is_empty() && enters_wanted(&e, &until);
-                        if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Event(convert::event(&e))) }, limits).await || done {
+                        if !out.send(pb::WatchSessionResponse { item: Some(Item::Event(convert::event(&e))) }).await || done {
                             return;
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(to_status(e))).await;
+                        out.fail(to_status(e));
                         return;
                     }
                 },
                 _ = tick.tick() => {
                     let hb = pb::Heartbeat { current: feed.position() - 1, time: convert::ts(now_ms()) };
-                    if !send(&tx, pb::WatchSessionResponse { item: Some(Item::Heartbeat(hb)) }, limits).await {
+                    if !out.send(pb::WatchSessionResponse { item: Some(Item::Heartbeat(hb)) }).await {
                         return;
                     }
                 }
                 _ = tokio::time::sleep_until(end) => return,
                 _ = shutdown.changed() => return,
-                _ = tx.closed() => return,
+                _ = out.tx.closed() => return,
             }
         }
     });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    stream
 }
 
 pub struct EventFilter {
@@ -142,17 +172,16 @@ pub fn watch_events(
     mgr: Arc<Manager>,
     start: i64,
     filter: EventFilter,
-    hb: Duration,
-    limits: WatchLimits,
-    mut shutdown: watch::Receiver<bool>,
+    ctx: StreamCtx,
 ) -> Stream<pb::WatchEventsResponse> {
+    let StreamCtx { heartbeat: hb, limits, mut shutdown } = ctx;
     use pb::watch_events_response::Item;
-    let (tx, rx) = mpsc::channel(limits.buffer.max(1));
+    let (mut out, stream) = Sink::new(limits);
     tokio::spawn(async move {
         let mut feed = match Feed::new(&mgr, Scope::Global, start).await {
             Ok(f) => f,
             Err(e) => {
-                let _ = tx.send(Err(to_status(e))).await;
+                out.fail(to_status(e));
                 return;
             }
         };
@@ -162,26 +191,153 @@ pub fn watch_events(
             tokio::select! {
                 e = feed.next() => match e {
                     Ok(e) => {
-                        if filter.matches(&e) && !send(&tx, pb::WatchEventsResponse { item: Some(Item::Event(convert::event(&e))) }, limits).await {
+                        if filter.matches(&e) && !out.send(pb::WatchEventsResponse { item: Some(Item::Event(convert::event(&e))) }).await {
                             return;
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(to_status(e))).await;
+                        out.fail(to_status(e));
                         return;
                     }
                 },
                 _ = tick.tick() => {
                     let hb = pb::Heartbeat { current: feed.position() - 1, time: convert::ts(now_ms()) };
-                    if !send(&tx, pb::WatchEventsResponse { item: Some(Item::Heartbeat(hb)) }, limits).await {
+                    if !out.send(pb::WatchEventsResponse { item: Some(Item::Heartbeat(hb)) }).await {
                         return;
                     }
                 }
                 _ = tokio::time::sleep_until(end) => return,
                 _ = shutdown.changed() => return,
-                _ = tx.closed() => return,
+                _ = out.tx.closed() => return,
             }
         }
     });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    stream
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{EventKind, Evidence, SessionRecord};
+    use crate::core::{Manager, ManagerConfig};
+    use crate::store::Store;
+
+    fn record(id: &str, revision: i64) -> SessionRecord {
+        let json = serde_json::json!({
+            "id": id, "name": "", "work_dir": "/tmp", "state": "Idle", "revision": revision,
+            "created": 1, "updated": 1, "state_since": 1, "evidence": {"source": "Api", "at": 1}
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    async fn manager_with_events(n: i64) -> (tempfile::TempDir, Arc<Manager>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 64).unwrap();
+        for rev in 1..=n {
+            let ev = Event {
+                session_id: "s1".into(),
+                revision: rev,
+                sequence: 0,
+                at: rev,
+                kind: EventKind::StateChanged,
+                state: State::Idle,
+                previous_state: State::Working,
+                evidence: Evidence::api("test"),
+                interaction: None,
+                stall: None,
+                detail: String::new(),
+            };
+            store.commit(ev, record("s1", rev)).await.unwrap();
+        }
+        let cfg = ManagerConfig {
+            tmux_session: "t".into(),
+            claude_bin: "claude".into(),
+            claude_config_dir: dir.path().into(),
+            set_config_dir_env: false,
+            stall_threshold: Duration::from_secs(300),
+            keep_events_per_session: 100,
+        };
+        let mgr = Manager::new(cfg, store, crate::tmux::Tmux::new("tmux", "unused"), String::new());
+        (dir, mgr)
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_stops_reading_is_cut_with_watch_lagged() {
+        let (_dir, mgr) = manager_with_events(20).await;
+        let limits =
+            WatchLimits { lifetime: Duration::from_secs(60), send_timeout: Duration::from_millis(100), buffer: 2 };
+        let (_stop, rx) = watch::channel(false);
+        let mut s = watch_session(
+            mgr,
+            record("s1", 20),
+            1,
+            false,
+            vec![],
+            StreamCtx { heartbeat: Duration::from_secs(30), limits, shutdown: rx },
+        );
+        // Not reading for longer than the send timeout.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut items = 0;
+        let err = loop {
+            match s.next().await {
+                Some(Ok(_)) => items += 1,
+                Some(Err(e)) => break e,
+                None => panic!("ended without WATCH_LAGGED after {items} items"),
+            }
+        };
+        assert!(items <= 2, "only the buffered items precede the error: {items}");
+        assert_eq!(err.code(), tonic::Code::Aborted);
+        use tonic_types::StatusExt;
+        assert_eq!(err.get_details_error_info().unwrap().reason, "WATCH_LAGGED");
+    }
+
+    #[tokio::test]
+    async fn a_resume_point_before_retention_is_out_of_range() {
+        let (_dir, mgr) = manager_with_events(20).await;
+        mgr.store().prune(5, 1000).await.unwrap();
+        let (_stop, rx) = watch::channel(false);
+        let mut s = watch_session(
+            mgr,
+            record("s1", 20),
+            1,
+            false,
+            vec![],
+            StreamCtx { heartbeat: Duration::from_secs(1), limits: WatchLimits::default(), shutdown: rx },
+        );
+        let err = s.next().await.unwrap().unwrap_err();
+        assert_eq!(err.code(), tonic::Code::OutOfRange);
+        use tonic_types::StatusExt;
+        let info = err.get_details_error_info().unwrap();
+        assert_eq!((info.reason.as_str(), info.metadata["oldest_available"].as_str()), ("REVISION_COMPACTED", "16"));
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reading_consumer_gets_every_event_in_order_then_heartbeats() {
+        let (_dir, mgr) = manager_with_events(20).await;
+        let (_stop, rx) = watch::channel(false);
+        let limits = WatchLimits { buffer: 2, ..Default::default() };
+        let mut s = watch_session(
+            mgr,
+            record("s1", 20),
+            5,
+            true,
+            vec![],
+            StreamCtx { heartbeat: Duration::from_secs(1), limits, shutdown: rx },
+        );
+        let mut revs = Vec::new();
+        let mut snapshot = false;
+        loop {
+            match s.next().await.unwrap().unwrap().item.unwrap() {
+                pb::watch_session_response::Item::Snapshot(_) => snapshot = true,
+                pb::watch_session_response::Item::Event(e) => revs.push(e.revision),
+                pb::watch_session_response::Item::Heartbeat(h) => {
+                    assert_eq!(h.current, 20);
+                    break;
+                }
+            }
+        }
+        assert!(snapshot);
+        assert_eq!(revs, (5..=20).collect::<Vec<_>>());
+    }
 }

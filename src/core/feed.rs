@@ -127,6 +127,8 @@ pub fn enters_wanted(e: &Event, states: &[State]) -> bool {
 pub struct WaitOutcome {
     pub satisfied: bool,
     pub matched_revision: i64,
+    /// The last revision the wait saw (the response's session includes at least this).
+    pub seen_revision: i64,
 }
 
 /// Blocks until the session enters a wanted state at a revision after `after`, it exits, or `limit` passes.
@@ -143,27 +145,33 @@ pub async fn wait(
     let deadline = tokio::time::Instant::now() + limit;
     let mut delivered = !after_delivery;
     let mut from = after + 1;
+    let mut seen = after;
     loop {
         let mut feed = Feed::new(mgr, Scope::Session(session_id.to_string()), from).await?;
         let result = tokio::time::timeout_at(deadline, async {
             loop {
                 let e = feed.next().await?;
+                seen = e.revision;
                 if e.kind == EventKind::MessageSent {
                     delivered = true;
                 }
                 let blocking = matches!(e.state, State::TrustPrompt | State::AskQuestion | State::Exited);
                 if (delivered || blocking) && enters_wanted(&e, states) {
-                    return CoreResult::Ok(WaitOutcome { satisfied: true, matched_revision: e.revision });
+                    return CoreResult::Ok(WaitOutcome {
+                        satisfied: true,
+                        matched_revision: e.revision,
+                        seen_revision: e.revision,
+                    });
                 }
                 if e.state == State::Exited && matches!(e.kind, EventKind::StateChanged | EventKind::Deleted) {
                     // A session that dies ends the wait at once.
-                    return Ok(WaitOutcome { satisfied: false, matched_revision: 0 });
+                    return Ok(WaitOutcome { satisfied: false, matched_revision: 0, seen_revision: e.revision });
                 }
             }
         })
         .await;
         match result {
-            Err(_) => return Ok(WaitOutcome { satisfied: false, matched_revision: 0 }),
+            Err(_) => return Ok(WaitOutcome { satisfied: false, matched_revision: 0, seen_revision: seen }),
             Ok(Ok(o)) => return Ok(o),
             // Lagged: resume from where the feed was.
             Ok(Err(e)) if e.reason == "WATCH_LAGGED" => from = feed.position(),

@@ -18,21 +18,17 @@ pub fn cli_bin() -> PathBuf {
 }
 
 fn server_bin() -> PathBuf {
-    std::env::var_os("AEGIS_TEST_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(cli_bin)
+    std::env::var_os("AEGIS_TEST_SERVER_BIN").map(PathBuf::from).unwrap_or_else(cli_bin)
 }
 
 /// The pinned CC binary installed by scripts/install-claude-code.sh.
 pub fn cc_binary() -> PathBuf {
-    let cache = std::env::var_os("AEGIS_CC_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-            base.join("aegis/claude-code")
-        });
+    let cache = std::env::var_os("AEGIS_CC_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+        base.join("aegis/claude-code")
+    });
     let bin = cache.join(CC_VERSION).join("node_modules/.bin/claude");
     assert!(
         bin.exists(),
@@ -57,9 +53,8 @@ fn listening_addr(child: &mut Child, what: &str, secs: u64) -> String {
             sink.clear();
         }
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what} did not start in {secs} s"));
+    let line =
+        rx.recv_timeout(Duration::from_secs(secs)).unwrap_or_else(|_| panic!("{what} did not start in {secs} s"));
     line.trim()
         .strip_prefix("listening ")
         .unwrap_or_else(|| panic!("{what}: unexpected first line {line:?}"))
@@ -93,30 +88,16 @@ impl Rig {
         let mut fake = Command::new(server_bin())
             .args(["fake-api", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("fake-api.log")).unwrap(),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(dir.path().join("fake-api.log")).unwrap()))
             .spawn()
             .expect("spawn aegis fake-api");
         let fake_addr = listening_addr(&mut fake, "aegis fake-api", 20);
 
         let socket = format!("aegis-clitest-{}", uuid::Uuid::new_v4().simple());
-        let mut rig = Rig {
-            dir,
-            fake: Some(fake),
-            server: None,
-            address: String::new(),
-            socket,
-        };
+        let mut rig = Rig { dir, fake: Some(fake), server: None, address: String::new(), socket };
         let home = rig.path("home");
         let mut server = Command::new(server_bin())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tmux-socket",
-                &rig.socket,
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--tmux-socket", &rig.socket])
             .arg("--state-dir")
             .arg(rig.path("state"))
             .arg("--claude-bin")
@@ -135,9 +116,7 @@ impl Rig {
             .env("DISABLE_AUTOUPDATER", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(rig.path("server.log")).unwrap(),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(rig.path("server.log")).unwrap()))
             .spawn()
             .expect("spawn aegis serve");
         let addr = listening_addr(&mut server, "aegis serve", 30);
@@ -151,11 +130,7 @@ impl Rig {
     }
 
     pub fn work_dir(&self) -> String {
-        self.path("work")
-            .canonicalize()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned()
+        self.path("work").canonicalize().unwrap().to_string_lossy().into_owned()
     }
 
     pub fn server_log(&self) -> String {
@@ -166,12 +141,8 @@ impl Rig {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(cli_bin());
         c.arg("--address").arg(&self.address).args(args);
-        c.env_remove("AEGIS_TOKEN")
-            .env_remove("AEGIS_ADDRESS")
-            .env_remove("NO_COLOR");
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.env_remove("AEGIS_TOKEN").env_remove("AEGIS_ADDRESS").env_remove("NO_COLOR");
+        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         c
     }
 
@@ -267,11 +238,7 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Option<Output> {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
-                return Some(Output {
-                    status,
-                    stdout: t1.join().unwrap(),
-                    stderr: t2.join().unwrap(),
-                });
+                return Some(Output { status, stdout: t1.join().unwrap(), stderr: t2.join().unwrap() });
             }
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             _ => {
@@ -285,10 +252,7 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Option<Output> {
 
 /// Sends SIGTERM to a child (by its pid) and waits for it, SIGKILL after 5 s.
 pub fn terminate(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     for _ in 0..100 {
         if let Ok(Some(_)) = child.try_wait() {
             return;
@@ -308,15 +272,22 @@ impl Drop for Rig {
             let _ = f.kill();
             let _ = f.wait();
         }
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
+        // kill-server can leave the socket file behind.
+        let _ = std::fs::remove_file(tmux_socket_path(&self.socket));
         if std::env::var_os("AEGIS_KEEP_TEST_DIR").is_some() {
             let path = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
             eprintln!("test dir kept: {}", path.display());
         }
     }
+}
+
+/// Where tmux puts the socket of `-L name`.
+fn tmux_socket_path(name: &str) -> PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let base = std::env::var_os("TMUX_TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join(format!("tmux-{uid}")).join(name)
 }
 
 /// Polls `f` every 200 ms until it returns Some or `secs` pass.
