@@ -309,3 +309,36 @@ async fn a_dead_tmux_server_is_noticed_and_the_service_stays_up() {
     assert!(c.wait_result.unwrap().satisfied);
     assert_eq!(state_of(c.session.as_ref().unwrap()), S::Idle);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn working_without_progress_is_marked_stalled_with_evidence() {
+    let mut rig = Rig::start(CC).await;
+    rig.stop_server();
+    rig.server_args = vec!["--stall-secs".into(), "2".into()];
+    rig.start_server("127.0.0.1:0").await;
+    let s = rig.create("", 60).await.session.unwrap();
+    rig.client
+        .send_message(pb::SendMessageRequest {
+            session_id: s.id.clone(),
+            text: "SLOW(9000) think long".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = watch(&mut rig, &s.id, s.revision + 1).await;
+    let (evs, _) = collect(&mut stream, Duration::from_secs(8), |e| e.kind == pb::EventKind::StallChanged as i32).await;
+    let stall = evs
+        .last()
+        .filter(|e| e.kind == pb::EventKind::StallChanged as i32)
+        .unwrap_or_else(|| panic!("no stall event: {evs:#?}"));
+    let st = stall.stall.as_ref().unwrap();
+    assert!(st.stalled);
+    assert_eq!(st.threshold.unwrap().seconds, 2);
+    assert_eq!(S::try_from(stall.state).unwrap(), S::Working);
+    assert!(!stall.evidence.as_ref().unwrap().detail.is_empty());
+    assert!(rig.get(&s.id).await.stall.unwrap().stalled);
+    // Progress (the answer) ends the stall.
+    let w = rig.wait_for(&s.id, stall.revision, &[S::Idle], 30).await;
+    assert!(w.wait_result.unwrap().satisfied);
+    assert!(!w.session.unwrap().stall.unwrap().stalled);
+}
