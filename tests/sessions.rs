@@ -296,3 +296,22 @@ async fn list_filters_and_pages() {
     assert!(info.cc_version.starts_with("2.1.330"), "{info:?}");
     assert!(info.tmux_version.starts_with("tmux"), "{info:?}");
 }
+
+#[tokio::test]
+async fn a_draft_typed_by_someone_else_is_never_submitted_with_our_text() {
+    let mut rig = Rig::start(Cc::V330Fullscreen).await;
+    let s = rig.create("", 60).await.session.unwrap();
+    std::process::Command::new("tmux")
+        .args(["-L", &rig.socket, "send-keys", "-t", &s.tmux_pane, "-l", "half-typed draft"])
+        .status()
+        .unwrap();
+    // Give tmux's output notice and the capture a moment to see the draft.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let e = rig
+        .client
+        .send_message(pb::SendMessageRequest { session_id: s.id.clone(), text: "ours".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::FailedPrecondition, "INPUT_NOT_EMPTY"));
+    assert!(rig.api.main_requests().iter().all(|r| !r.last_user_text.contains("half-typed draft")));
+}

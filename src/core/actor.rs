@@ -77,18 +77,20 @@ impl Actor {
     }
 
     pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Signal>) {
-        // The stall check reads only our own clock; it never touches tmux.
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // A first look at the pane, in case it drew before the control client attached.
         self.on_pane_output().await;
         loop {
             tokio::select! {
                 sig = rx.recv() => match sig {
                     None | Some(Signal::Stop) => break,
-                    Some(s) => self.on_signal(s).await,
+                    Some(s) => {
+                        self.on_signal(s).await;
+                        // Progress may have ended a stall.
+                        self.check_stall().await;
+                    }
                 },
-                _ = tick.tick() => self.check_stall().await,
+                // Wakes only while working, at the moment the stall threshold would pass.
+                _ = sleep_until_opt(self.stall_deadline()) => self.check_stall().await,
                 _ = sleep_until_opt(self.grace_timer) => {
                     self.grace_timer = None;
                     self.reevaluate().await;
@@ -349,6 +351,16 @@ impl Actor {
         self.exit_info = Some(ExitInfo { status, reason: reason.to_string(), at: now_ms() });
         self.waiting = None;
         self.reevaluate().await;
+    }
+
+    fn stall_deadline(&self) -> Option<tokio::time::Instant> {
+        let rec = self.h.get();
+        if rec.state != State::Working || rec.stall.stalled {
+            return None;
+        }
+        let due = self.last_progress + self.mgr.stall_threshold_ms() + 1;
+        let wait = (due - now_ms()).max(0) as u64;
+        Some(tokio::time::Instant::now() + Duration::from_millis(wait))
     }
 
     async fn check_stall(&mut self) {

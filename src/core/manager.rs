@@ -144,14 +144,13 @@ impl Manager {
             if exited {
                 continue;
             }
-            let alive = live_panes.iter().find(|p| p.pane_id == rec.tmux_pane && !p.dead);
+            let pane = live_panes.iter().find(|p| p.pane_id == rec.tmux_pane);
             self.index(&rec);
             tokio::spawn(Actor::new(self.clone(), handle.clone()).run(rx));
-            if alive.is_none() {
-                let reason = "tmux window vanished while the server was down".to_string();
-                handle.signal(Signal::Gone { reason });
-            } else {
-                handle.signal(Signal::PaneOutput);
+            match pane {
+                None => handle.signal(Signal::Gone { reason: "tmux window vanished while the server was down".into() }),
+                Some(p) if p.dead => handle.signal(Signal::PaneDied { status: p.dead_status }),
+                Some(_) => handle.signal(Signal::PaneOutput),
             }
         }
         Ok(())
@@ -482,6 +481,16 @@ impl Manager {
         };
         if !allowed {
             return Err(not_ready(&rec, "SendMessage"));
+        }
+        // Someone left a draft in the box: submitting now would send it together with our text.
+        if let Some(draft) = h.screen.borrow().as_ref().and_then(|s| s.obs.input.clone()) {
+            return Err(CoreError::new(
+                ErrorKind::FailedPrecondition,
+                "INPUT_NOT_EMPTY",
+                "CC's input box holds a draft typed by someone else; clear it (Interrupt) first",
+            )
+            .with("session_id", &rec.id)
+            .with("draft", draft.chars().take(80).collect::<String>()));
         }
         let pane = rec.tmux_pane.clone();
         let keys_err = |e| CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("typing failed: {e}"));
