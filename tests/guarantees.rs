@@ -342,3 +342,56 @@ async fn working_without_progress_is_marked_stalled_with_evidence() {
     assert!(w.wait_result.unwrap().satisfied);
     assert!(!w.session.unwrap().stall.unwrap().stalled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_events_filters_by_interaction_kind_in_global_order() {
+    use pb::watch_events_response::Item as EItem;
+    let mut rig = Rig::start(CC).await;
+    let req = pb::WatchEventsRequest {
+        interaction_kinds: vec![pb::InteractionKind::Question as i32],
+        heartbeat_interval: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+        ..Default::default()
+    };
+    let mut questions = rig.client.watch_events(req).await.unwrap().into_inner();
+    let mut all = rig
+        .client
+        .watch_events(pb::WatchEventsRequest { start_sequence: 1, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let s = rig.create("", 60).await.session.unwrap();
+    rig.client
+        .send_message(pb::SendMessageRequest {
+            session_id: s.id.clone(),
+            text: "ASK_ONE".into(),
+            wait: Some(wait(60, &[])),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let opened = loop {
+        match tokio::time::timeout(Duration::from_secs(20), questions.message()).await.unwrap().unwrap().unwrap().item {
+            Some(EItem::Event(e)) => break e,
+            _ => continue,
+        }
+    };
+    assert_eq!(opened.kind, pb::EventKind::InteractionOpened as i32);
+    assert_eq!(opened.session_id, s.id);
+    assert!(matches!(
+        opened.interaction.as_ref().unwrap().content,
+        Some(pb::pending_interaction::Content::Question(_))
+    ));
+    // The unfiltered stream has everything, in strictly increasing global sequence, and includes it.
+    let mut seqs = Vec::new();
+    while let Ok(Ok(Some(item))) = tokio::time::timeout(Duration::from_secs(2), all.message()).await {
+        if let Some(EItem::Event(e)) = item.item {
+            seqs.push(e.sequence);
+            if e.sequence == opened.sequence {
+                break;
+            }
+        }
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(seqs.last(), Some(&opened.sequence));
+    assert_eq!(seqs.first(), Some(&1));
+}

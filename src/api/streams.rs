@@ -92,6 +92,73 @@ pub struct StreamCtx {
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// How a stream presents feed events: which to send (and how), which end it, and heartbeats.
+trait Present: Send + 'static {
+    type Item: Send + 'static;
+    /// The item for an event, or None to skip it.
+    fn event(&self, e: &Event) -> Option<Self::Item>;
+    /// Whether the stream ends (OK) after this event.
+    fn done(&self, _e: &Event) -> bool {
+        false
+    }
+    fn heartbeat(&self, hb: pb::Heartbeat) -> Self::Item;
+}
+
+/// Feeds `feed` into `out` until the client leaves, the lifetime or shutdown ends it, or an error.
+async fn pump<P: Present>(
+    mut feed: Feed<'_>,
+    mut out: Sink<P::Item>,
+    p: P,
+    heartbeat: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let end = tokio::time::Instant::now() + out.limits.lifetime;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    loop {
+        tokio::select! {
+            e = feed.next() => match e {
+                Ok(e) => {
+                    if let Some(item) = p.event(&e) {
+                        if !out.send(item).await {
+                            return;
+                        }
+                    }
+                    if p.done(&e) {
+                        return;
+                    }
+                }
+                Err(e) => return out.fail(to_status(e)),
+            },
+            _ = tick.tick() => {
+                let hb = pb::Heartbeat { current: feed.position() - 1, time: convert::ts(now_ms()) };
+                if !out.send(p.heartbeat(hb)).await {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(end) => return,
+            _ = shutdown.changed() => return,
+            _ = out.tx.closed() => return,
+        }
+    }
+}
+
+struct SessionItems {
+    until: Vec<State>,
+}
+
+impl Present for SessionItems {
+    type Item = pb::WatchSessionResponse;
+    fn event(&self, e: &Event) -> Option<Self::Item> {
+        Some(pb::WatchSessionResponse { item: Some(pb::watch_session_response::Item::Event(convert::event(e))) })
+    }
+    fn done(&self, e: &Event) -> bool {
+        !self.until.is_empty() && enters_wanted(e, &self.until)
+    }
+    fn heartbeat(&self, hb: pb::Heartbeat) -> Self::Item {
+        pb::WatchSessionResponse { item: Some(pb::watch_session_response::Item::Heartbeat(hb)) }
+    }
+}
+
 pub fn watch_session(
     mgr: Arc<Manager>,
     rec: SessionRecord,
@@ -100,53 +167,22 @@ pub fn watch_session(
     until: Vec<State>,
     ctx: StreamCtx,
 ) -> Stream<pb::WatchSessionResponse> {
-    let StreamCtx { heartbeat: hb, limits, mut shutdown } = ctx;
-    use pb::watch_session_response::Item;
-    let (mut out, stream) = Sink::new(limits);
+    let (mut out, stream) = Sink::new(ctx.limits);
     tokio::spawn(async move {
         let start = if start_revision > 0 { start_revision } else { rec.revision + 1 };
-        let mut feed = match Feed::new(&mgr, Scope::Session(rec.id.clone()), start).await {
+        let feed = match Feed::new(&mgr, Scope::Session(rec.id.clone()), start).await {
             Ok(f) => f,
-            Err(e) => {
-                out.fail(to_status(e));
-                return;
-            }
+            Err(e) => return out.fail(to_status(e)),
         };
         if include_snapshot {
-            if !out.send(pb::WatchSessionResponse { item: Some(Item::Snapshot(convert::session(&rec))) }).await {
-                return;
-            }
-            if until.contains(&rec.state) {
+            let snap = pb::WatchSessionResponse {
+                item: Some(pb::watch_session_response::Item::Snapshot(convert::session(&rec))),
+            };
+            if !out.send(snap).await || until.contains(&rec.state) {
                 return;
             }
         }
-        let end = tokio::time::Instant::now() + limits.lifetime;
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
-        loop {
-            tokio::select! {
-                e = feed.next() => match e {
-                    Ok(e) => {
-                        let done = !until.is_empty() && enters_wanted(&e, &until);
-                        if !out.send(pb::WatchSessionResponse { item: Some(Item::Event(convert::event(&e))) }).await || done {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        out.fail(to_status(e));
-                        return;
-                    }
-                },
-                _ = tick.tick() => {
-                    let hb = pb::Heartbeat { current: feed.position() - 1, time: convert::ts(now_ms()) };
-                    if !out.send(pb::WatchSessionResponse { item: Some(Item::Heartbeat(hb)) }).await {
-                        return;
-                    }
-                }
-                _ = tokio::time::sleep_until(end) => return,
-                _ = shutdown.changed() => return,
-                _ = out.tx.closed() => return,
-            }
-        }
+        pump(feed, out, SessionItems { until }, ctx.heartbeat, ctx.shutdown).await
     });
     stream
 }
@@ -157,14 +193,20 @@ pub struct EventFilter {
     pub kinds: Vec<i32>,
 }
 
-impl EventFilter {
-    fn matches(&self, e: &Event) -> bool {
-        (self.sessions.is_empty() || self.sessions.contains(&e.session_id))
+impl Present for EventFilter {
+    type Item = pb::WatchEventsResponse;
+    fn event(&self, e: &Event) -> Option<Self::Item> {
+        let wanted = (self.sessions.is_empty() || self.sessions.contains(&e.session_id))
             && (self.states.is_empty() || self.states.contains(&e.state))
             && (self.kinds.is_empty()
                 || e.interaction
                     .as_ref()
-                    .is_some_and(|i| self.kinds.contains(&(convert::interaction_kind(i.kind) as i32))))
+                    .is_some_and(|i| self.kinds.contains(&(convert::interaction_kind(i.kind) as i32))));
+        wanted
+            .then(|| pb::WatchEventsResponse { item: Some(pb::watch_events_response::Item::Event(convert::event(e))) })
+    }
+    fn heartbeat(&self, hb: pb::Heartbeat) -> Self::Item {
+        pb::WatchEventsResponse { item: Some(pb::watch_events_response::Item::Heartbeat(hb)) }
     }
 }
 
@@ -174,42 +216,11 @@ pub fn watch_events(
     filter: EventFilter,
     ctx: StreamCtx,
 ) -> Stream<pb::WatchEventsResponse> {
-    let StreamCtx { heartbeat: hb, limits, mut shutdown } = ctx;
-    use pb::watch_events_response::Item;
-    let (mut out, stream) = Sink::new(limits);
+    let (mut out, stream) = Sink::new(ctx.limits);
     tokio::spawn(async move {
-        let mut feed = match Feed::new(&mgr, Scope::Global, start).await {
-            Ok(f) => f,
-            Err(e) => {
-                out.fail(to_status(e));
-                return;
-            }
-        };
-        let end = tokio::time::Instant::now() + limits.lifetime;
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
-        loop {
-            tokio::select! {
-                e = feed.next() => match e {
-                    Ok(e) => {
-                        if filter.matches(&e) && !out.send(pb::WatchEventsResponse { item: Some(Item::Event(convert::event(&e))) }).await {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        out.fail(to_status(e));
-                        return;
-                    }
-                },
-                _ = tick.tick() => {
-                    let hb = pb::Heartbeat { current: feed.position() - 1, time: convert::ts(now_ms()) };
-                    if !out.send(pb::WatchEventsResponse { item: Some(Item::Heartbeat(hb)) }).await {
-                        return;
-                    }
-                }
-                _ = tokio::time::sleep_until(end) => return,
-                _ = shutdown.changed() => return,
-                _ = out.tx.closed() => return,
-            }
+        match Feed::new(&mgr, Scope::Global, start).await {
+            Ok(feed) => pump(feed, out, filter, ctx.heartbeat, ctx.shutdown).await,
+            Err(e) => out.fail(to_status(e)),
         }
     });
     stream
