@@ -395,3 +395,38 @@ async fn watch_events_filters_by_interaction_kind_in_global_order() {
     assert_eq!(seqs.last(), Some(&opened.sequence));
     assert_eq!(seqs.first(), Some(&1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_ends_streams_cleanly_and_leaves_sessions_running() {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+    let mut rig = Rig::start(CC).await;
+    let s = rig.create("", 60).await.session.unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", rig.addr)).unwrap().connect().await.unwrap();
+    let mut health = HealthClient::new(channel);
+    let st = health.check(HealthCheckRequest { service: "aegis.v1.SessionService".into() }).await.unwrap().into_inner();
+    assert_eq!(st.status, ServingStatus::Serving as i32);
+    let mut stream = watch(&mut rig, &s.id, 0).await;
+    let mut child = rig.server.take().unwrap();
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    // The watch ends with OK (not an error, not a hang).
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("stream did not end on shutdown");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+    // CC keeps running in tmux for the next start to re-adopt.
+    let panes = std::process::Command::new("tmux")
+        .args(["-L", &rig.socket, "list-panes", "-a", "-F", "#{pane_id} #{pane_dead}"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&panes.stdout).lines().any(|l| l == format!("{} 0", s.tmux_pane)));
+}
