@@ -5,8 +5,8 @@
 #   clients/generate.sh           regenerate in place (the generated code is committed)
 #   clients/generate.sh --check   regenerate into a temp dir and fail on any difference
 #
-# Pinned tools (installed on demand into clients/.tools and clients/typescript/node_modules):
-#   buf 1.75.0 + protoc-gen-es 2.17.0 (npm, clients/typescript/package-lock.json)
+# Pinned tools (installed on demand into clients/tools: node_modules, bin, pyvenv):
+#   buf 1.75.0 + protoc-gen-es 2.17.0 (npm, clients/tools/package.json + package-lock.json)
 #   protoc-gen-go v1.36.12, protoc-gen-go-grpc v1.6.2 (Go module proxy)
 #   grpcio-tools 1.85.1 (bundles protoc), mypy-protobuf 5.1.0 (PyPI)
 # Env: AEGIS_BUF_AGAINST=<git ref> (default HEAD~1) for buf breaking; AEGIS_SKIP_BREAKING=1 to skip it.
@@ -19,7 +19,7 @@ MYPY_PROTOBUF=5.1.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-tools="$here/.tools"
+tools="$here/tools"
 check=0
 case "${1:-}" in
   --check) check=1 ;;
@@ -30,11 +30,14 @@ log() { echo "generate: $*" >&2; }
 
 # ---- tools ---------------------------------------------------------------------------------------
 mkdir -p "$tools/bin"
-if [ ! -x "$here/typescript/node_modules/.bin/buf" ] || [ ! -x "$here/typescript/node_modules/.bin/protoc-gen-es" ]; then
-  log "npm ci (buf, protoc-gen-es)"
-  (cd "$here/typescript" && npm ci --no-audit --no-fund --loglevel=error >&2)
+if [ ! -x "$here/tools/node_modules/.bin/buf" ] || [ ! -x "$here/tools/node_modules/.bin/protoc-gen-es" ]; then
+  log "npm ci in clients/tools (buf, protoc-gen-es)"
+  # npm ci refuses a lock file that lacks the other platforms' optional buf binaries (a registry mirror
+  # without them gives such a lock file); npm install then installs the same pinned versions.
+  (cd "$here/tools" && { npm ci --no-audit --no-fund --loglevel=error >&2 ||
+    npm install --no-audit --no-fund --no-save --loglevel=error >&2; })
 fi
-BUF="$here/typescript/node_modules/.bin/buf"
+BUF="$here/tools/node_modules/.bin/buf"
 stamp_go="$tools/bin/.go-$PROTOC_GEN_GO-$PROTOC_GEN_GO_GRPC"
 if [ ! -f "$stamp_go" ]; then
   log "go install protoc-gen-go@$PROTOC_GEN_GO protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC"

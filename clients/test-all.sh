@@ -37,7 +37,7 @@ py_suite() {
   [ -x .venv/bin/python ] || python3 -m venv .venv || return 1
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' || return 1
   .venv/bin/mypy || return 1
-  .venv/bin/python -m pytest -v -rs tests
+  .venv/bin/python -m pytest -v -rsx tests
 }
 ts_suite() {
   cd "$here/typescript" || return 1

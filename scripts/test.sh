@@ -11,5 +11,5 @@ cargo test -- --test-threads="${AEGIS_TEST_THREADS:-2}"
 if [ -x clients/test-all.sh ]; then
   cargo build
   AEGIS_BIN="$PWD/target/debug/aegis" CLAUDE_BIN="$(./scripts/install-claude-code.sh 2.1.330 | awk '{print $2}')" \
-    clients/test-all.sh
+    clients/test-all.sh --check-generated
 fi

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -60,7 +61,9 @@ func Connect(address, token string, opts ...grpc.DialOption) (*Client, error) {
 			MinConnectTimeout: 5 * time.Second,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+		// Calls wait (within their deadline) for the connection instead of failing at once with Unavailable
+		// while the server restarts. Nothing is sent before the connection is up.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.WaitForReady(true)),
 	}
 	if token != "" {
 		all = append(all, grpc.WithPerRPCCredentials(bearer(token)))
@@ -111,7 +114,7 @@ func (c *Client) Wait(ctx context.Context, id string, afterRevision int64, timeo
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, &Error{Code: 4 /* DeadlineExceeded */, Message: "session " + id + " not settled in " + timeout.String()}
+			return nil, &Error{Code: codes.DeadlineExceeded, Message: "session " + id + " not settled in " + timeout.String()}
 		}
 		cctx, cancel := c.ctx(ctx, min(left, ServerWaitCap)+WaitMargin)
 		r, err := c.Stub.WaitSession(cctx, &v1.WaitSessionRequest{SessionId: id, AfterRevision: afterRevision, Wait: WaitOptions(left, states...)})

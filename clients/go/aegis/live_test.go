@@ -26,8 +26,9 @@ type stack struct {
 	t                                 *testing.T
 	aegisBin, claudeBin               string
 	dir, stateDir, home, config, work string
-	socket, fakeAddr, addr            string
+	socket, fakeAddr, addr, token     string
 	fake, server                      *exec.Cmd
+	serverArgs                        []string
 	starts                            int
 }
 
@@ -60,15 +61,20 @@ func readListening(cmd *exec.Cmd, what string) (string, error) {
 	}
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T, serverArgs ...string) *stack {
 	aegisBin, claudeBin := os.Getenv("AEGIS_BIN"), os.Getenv("CLAUDE_BIN")
 	if aegisBin == "" || claudeBin == "" {
 		t.Skip("live test: set AEGIS_BIN and CLAUDE_BIN")
 	}
-	d := t.TempDir()
+	// Not t.TempDir(): CC may still write into its config dir while it exits after the tmux kill.
+	d, err := os.MkdirTemp("", "aegis-go-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &stack{t: t, aegisBin: aegisBin, claudeBin: claudeBin, dir: d,
 		stateDir: filepath.Join(d, "state"), home: filepath.Join(d, "home"), config: filepath.Join(d, "claude-config"),
-		work: filepath.Join(d, "work"), socket: fmt.Sprintf("aegis-go-%d", time.Now().UnixNano())}
+		work: filepath.Join(d, "work"), socket: fmt.Sprintf("aegis-go-%d", time.Now().UnixNano()),
+		token: fmt.Sprintf("tok-%d", time.Now().UnixNano()), serverArgs: serverArgs}
 	for _, p := range []string{s.stateDir, s.home, s.config, s.work} {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -106,10 +112,11 @@ func (s *stack) startServer(listen string) {
 	s.starts++
 	var lastErr error
 	for i := 0; i < 20; i++ {
-		cmd := exec.Command(s.aegisBin, "serve", "--listen", listen, "--state-dir", s.stateDir, "--tmux-socket", s.socket,
-			"--claude-bin", s.claudeBin, "--claude-config-dir", s.config)
+		args := []string{"serve", "--listen", listen, "--state-dir", s.stateDir, "--tmux-socket", s.socket,
+			"--claude-bin", s.claudeBin, "--claude-config-dir", s.config, "--token", s.token}
+		cmd := exec.Command(s.aegisBin, append(args, s.serverArgs...)...)
 		cmd.Env = append(os.Environ(), "HOME="+s.home, "CLAUDE_CONFIG_DIR="+s.config, "ANTHROPIC_BASE_URL=http://"+s.fakeAddr,
-			"ANTHROPIC_API_KEY="+apiKey, "DISABLE_TELEMETRY=1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "CLAUDE_CODE_MAX_RETRIES=1", "TMUX=")
+			"ANTHROPIC_API_KEY="+apiKey, "DISABLE_TELEMETRY=1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "CLAUDE_CODE_MAX_RETRIES=1", "TMUX=", "AEGIS_TOKEN=")
 		cmd.Stderr = s.logFile(fmt.Sprintf("serve-%d.log", s.starts))
 		addr, err := readListening(cmd, "aegis serve")
 		s.server = cmd
@@ -145,6 +152,12 @@ func (s *stack) close() {
 		}
 	}
 	exec.Command("tmux", "-L", s.socket, "kill-server").Run()
+	// tmux leaves the socket file of a server that was killed; remove ours.
+	tmpdir := os.Getenv("TMUX_TMPDIR")
+	if tmpdir == "" {
+		tmpdir = "/tmp"
+	}
+	os.Remove(filepath.Join(tmpdir, fmt.Sprintf("tmux-%d", os.Getuid()), s.socket))
 	if s.t.Failed() {
 		logs, _ := filepath.Glob(filepath.Join(s.dir, "*.log"))
 		for _, l := range logs {
@@ -155,11 +168,17 @@ func (s *stack) close() {
 			s.t.Logf("--- %s\n%s", filepath.Base(l), b)
 		}
 	}
+	for i := 0; i < 20; i++ {
+		if os.RemoveAll(s.dir) == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func TestLiveCreateWaitAndTranscript(t *testing.T) {
 	s := newStack(t)
-	c, err := Connect(s.addr, "")
+	c, err := Connect(s.addr, s.token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +192,14 @@ func TestLiveCreateWaitAndTranscript(t *testing.T) {
 	if sess.GetState() != v1.SessionState_SESSION_STATE_IDLE || !sess.GetStable() {
 		t.Fatalf("state %v stable %v", sess.GetState(), sess.GetStable())
 	}
+	anon, err := Connect(s.addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, err := anon.GetSession(ctx, sess.GetId()); Code(err) != codes.Unauthenticated {
+		t.Fatalf("without the token: want UNAUTHENTICATED, got %v", err)
+	}
 	text, err := c.LastAssistantText(ctx, sess.GetId())
 	if err != nil || !strings.Contains(text, "Fake reply") {
 		t.Fatalf("last assistant text %q, %v", text, err)
@@ -185,7 +212,7 @@ func TestLiveCreateWaitAndTranscript(t *testing.T) {
 
 func TestLiveWatchSurvivesServerRestart(t *testing.T) {
 	s := newStack(t)
-	c, err := Connect(s.addr, "")
+	c, err := Connect(s.addr, s.token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,11 +224,20 @@ func TestLiveWatchSurvivesServerRestart(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var items []*v1.WatchSessionResponse
+	type resume struct {
+		code  codes.Code
+		start int64
+	}
+	var resumes []resume
 	wctx, stop := context.WithCancel(ctx)
 	watchErr := make(chan error, 1)
 	go func() {
 		watchErr <- c.Watch(wctx, &v1.WatchSessionRequest{SessionId: sess.GetId(), IncludeSnapshot: true},
-			WatchOptions{HeartbeatInterval: time.Second}, func(r *v1.WatchSessionResponse) error {
+			WatchOptions{HeartbeatInterval: time.Second, OnResume: func(err *Error, start int64) {
+				mu.Lock()
+				resumes = append(resumes, resume{err.Code, start})
+				mu.Unlock()
+			}}, func(r *v1.WatchSessionResponse) error {
 				mu.Lock()
 				items = append(items, r)
 				mu.Unlock()
@@ -219,9 +255,21 @@ func TestLiveWatchSurvivesServerRestart(t *testing.T) {
 	}
 	before := items[0].GetSnapshot().GetRevision()
 	mu.Unlock()
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	lastSeen := before
+	for _, it := range items {
+		if e := it.GetEvent(); e != nil {
+			lastSeen = e.GetRevision()
+		}
+	}
+	mu.Unlock()
 
 	s.restartServer()
 	after, err := c.GetSession(ctx, sess.GetId())
+	if err != nil && Code(err) != codes.NotFound {
+		t.Fatal(err)
+	}
 	if err != nil {
 		t.Skipf("server does not re-adopt sessions after a restart yet (issue 4): %v", err)
 	}
@@ -258,6 +306,11 @@ func TestLiveWatchSurvivesServerRestart(t *testing.T) {
 	if err := <-watchErr; err != nil && err != context.Canceled {
 		t.Fatalf("watch ended with %v", err)
 	}
+	mu.Lock()
+	if len(resumes) == 0 || resumes[0].code != codes.Unavailable || resumes[0].start != lastSeen+1 {
+		t.Fatalf("resumes %v, want the first one UNAVAILABLE from revision %d", resumes, lastSeen+1)
+	}
+	mu.Unlock()
 	for i := 1; i < len(revs); i++ {
 		if revs[i] <= revs[i-1] {
 			t.Fatalf("duplicates or disorder: %v", revs)
@@ -271,7 +324,7 @@ func TestLiveWatchSurvivesServerRestart(t *testing.T) {
 
 func TestLiveAnswerQuestionByID(t *testing.T) {
 	s := newStack(t)
-	c, err := Connect(s.addr, "")
+	c, err := Connect(s.addr, s.token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,4 +358,40 @@ func TestLiveAnswerQuestionByID(t *testing.T) {
 	if st.GetState() != v1.SessionState_SESSION_STATE_IDLE {
 		t.Fatalf("state after answer %v", st.GetState())
 	}
+}
+
+func TestLiveWatchResnapshotsWhenRevisionCompacted(t *testing.T) {
+	s := newStack(t, "--retain-events", "2")
+	c, err := Connect(s.addr, s.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	sess, err := c.CreateAndWait(ctx, &v1.CreateSessionRequest{WorkDir: s.work, Prompt: "compaction"}, 3*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.GetRevision() <= 3 {
+		t.Fatalf("revision %d", sess.GetRevision())
+	}
+	s.restartServer() // the server compacts its event log at start: 2 events kept, revision 1 gone
+	var resumes []*Error
+	var starts []int64
+	var first *v1.WatchSessionResponse
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = c.Watch(wctx, &v1.WatchSessionRequest{SessionId: sess.GetId(), StartRevision: 1},
+		WatchOptions{OnResume: func(e *Error, start int64) { resumes = append(resumes, e); starts = append(starts, start) }},
+		func(r *v1.WatchSessionResponse) error { first = r; return ErrStopWatch })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetSnapshot() == nil || first.GetSnapshot().GetRevision() < sess.GetRevision() {
+		t.Fatalf("first item %v, want a snapshot at >= %d", first, sess.GetRevision())
+	}
+	if len(resumes) != 1 || resumes[0].Code != codes.OutOfRange || resumes[0].Reason != ReasonRevisionCompacted || starts[0] != 0 {
+		t.Fatalf("resumes %v starts %v", resumes, starts)
+	}
+	c.DeleteSession(ctx, sess.GetId())
 }

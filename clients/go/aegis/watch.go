@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -26,6 +27,9 @@ type WatchOptions struct {
 	ReconnectTimeout time.Duration
 	// MinBackoff, MaxBackoff bound the delay between reconnects (default 100 ms, 2 s).
 	MinBackoff, MaxBackoff time.Duration
+	// OnResume, when set, is called before each reopen with the error and the start revision of the new
+	// stream (0 = re-snapshot).
+	OnResume func(err *Error, startRevision int64)
 }
 
 // RetryableCodes are the codes after which Watch reopens the stream.
@@ -60,7 +64,8 @@ func (c *Client) Watch(ctx context.Context, req *v1.WatchSessionRequest, opts Wa
 		req.HeartbeatInterval = durationpb.New(opts.HeartbeatInterval)
 	}
 	open := func(ctx context.Context, r *v1.WatchSessionRequest) (Receiver, error) {
-		return c.Stub.WatchSession(ctx, r)
+		// Fail fast while the server is away: the resume loop retries with its own backoff and limit.
+		return c.Stub.WatchSession(ctx, r, grpc.WaitForReady(false))
 	}
 	return WatchWith(ctx, open, req, opts, fn)
 }
@@ -149,6 +154,9 @@ func WatchWith(ctx context.Context, open OpenFunc, req *v1.WatchSessionRequest, 
 			cur = proto.Clone(req).(*v1.WatchSessionRequest)
 			cur.IncludeSnapshot, cur.StartRevision = true, 0
 			last = -1
+			if opts.OnResume != nil {
+				opts.OnResume(ae, 0)
+			}
 			continue
 		}
 		if !RetryableCodes[ae.Code] {
@@ -169,6 +177,9 @@ func WatchWith(ctx context.Context, open OpenFunc, req *v1.WatchSessionRequest, 
 		if last >= 0 {
 			cur = proto.Clone(req).(*v1.WatchSessionRequest)
 			cur.IncludeSnapshot, cur.StartRevision = false, last+1
+		}
+		if opts.OnResume != nil {
+			opts.OnResume(ae, cur.GetStartRevision())
 		}
 	}
 }

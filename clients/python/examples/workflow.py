@@ -40,10 +40,13 @@ def main() -> int:
     ap.add_argument("--token", default=os.environ.get("AEGIS_TOKEN"))
     ap.add_argument("--work-dir", required=True)
     ap.add_argument("--task", required=True)
+    ap.add_argument("--permission-mode", default="", help='CC permission mode, e.g. "default" ("" = CC\'s own)')
     args = ap.parse_args()
 
     with aegis_client.connect(args.address, args.token) as client:
-        session = client.create_and_wait(os.path.abspath(args.work_dir), args.task, timeout=300)
+        session = client.create_and_wait(
+            os.path.abspath(args.work_dir), args.task, timeout=300, permission_mode=args.permission_mode
+        )
         print(f"session {session.id}: {aegis_client.state_name(session.state)}")
         try:
             session = settle_by_policy(client, session)

@@ -19,8 +19,10 @@ def _bins() -> tuple[str, str]:
 
 @pytest.fixture
 def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A live stack; `@pytest.mark.server_args(...)` adds `aegis serve` arguments."""
     aegis_bin, claude_bin = _bins()
-    s = Stack(aegis_bin, claude_bin, tmp_path)
+    marker = request.node.get_closest_marker("server_args")
+    s = Stack(aegis_bin, claude_bin, tmp_path, list(marker.args) if marker else [])
     try:
         s.start()
         yield s

@@ -41,11 +41,13 @@ def _read_listening(proc: subprocess.Popen[str], what: str, timeout: float) -> s
 class Stack:
     """fake-api + aegis serve on private temp dirs and a private tmux socket."""
 
-    def __init__(self, aegis_bin: str, claude_bin: str, tmp: Path) -> None:
+    def __init__(self, aegis_bin: str, claude_bin: str, tmp: Path, server_args: list[str] | None = None) -> None:
+        self.server_args = list(server_args or [])
         self.aegis_bin = aegis_bin
         self.claude_bin = claude_bin
         self.tmp = tmp
         self.socket = f"aegis-py-{uuid.uuid4().hex[:10]}"
+        self.token = uuid.uuid4().hex  # the server requires it; clients send it as a bearer token
         self.state_dir = tmp / "state"
         self.home = tmp / "home"
         self.config_dir = tmp / "claude-config"
@@ -88,6 +90,7 @@ class Stack:
             CLAUDE_CODE_MAX_RETRIES="1",
         )
         env.pop("TMUX", None)
+        env.pop("AEGIS_TOKEN", None)
         return env
 
     def start_server(self, listen: str) -> None:
@@ -103,6 +106,8 @@ class Stack:
                     "--tmux-socket", self.socket,
                     "--claude-bin", self.claude_bin,
                     "--claude-config-dir", str(self.config_dir),
+                    "--token", self.token,
+                    *self.server_args,
                 ],
                 stdout=subprocess.PIPE, stderr=log, text=True, env=self.env(),
             )
@@ -142,3 +147,6 @@ class Stack:
                     proc.kill()
                     proc.wait()
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        # tmux leaves the socket file of a server that was killed; remove ours.
+        tmpdir = os.environ.get("TMUX_TMPDIR", "/tmp")
+        Path(tmpdir, f"tmux-{os.getuid()}", self.socket).unlink(missing_ok=True)

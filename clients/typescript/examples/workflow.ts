@@ -30,6 +30,7 @@ const { values } = parseArgs({
     token: { type: "string", default: process.env.AEGIS_TOKEN },
     "work-dir": { type: "string" },
     task: { type: "string" },
+    "permission-mode": { type: "string", default: "" },
   },
 });
 if (!values["work-dir"] || !values.task) {
@@ -37,7 +38,7 @@ if (!values["work-dir"] || !values.task) {
   process.exit(2);
 }
 const c = connect(values.address!, values.token);
-let s = await c.createAndWait({ workDir: resolve(values["work-dir"]), prompt: values.task }, 300_000);
+let s = await c.createAndWait({ workDir: resolve(values["work-dir"]), prompt: values.task, permissionMode: values["permission-mode"] }, 300_000);
 console.log(`session ${s.id}: ${stateName(s.state)}`);
 try {
   s = await settleByPolicy(c, s);
@@ -51,4 +52,5 @@ try {
 } finally {
   await c.deleteSession(s.id);
   console.log("deleted");
+  c.close();
 }

@@ -2,7 +2,7 @@
 // create/send-and-wait, answer/approve/reject by interaction id, a self-resuming watch, and errors carrying
 // their ErrorInfo reason. Every call gets a deadline.
 import { Code, createClient, type CallOptions, type Client, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -51,9 +51,17 @@ export class AegisClient {
   readonly raw: Client<typeof SessionService>;
   readonly defaultTimeoutMs: number;
 
-  constructor(raw: Client<typeof SessionService>, defaultTimeoutMs = DEFAULT_TIMEOUT_MS) {
+  private readonly session: Http2SessionManager | undefined;
+
+  constructor(raw: Client<typeof SessionService>, defaultTimeoutMs = DEFAULT_TIMEOUT_MS, session?: Http2SessionManager) {
     this.raw = raw;
     this.defaultTimeoutMs = defaultTimeoutMs;
+    this.session = session;
+  }
+
+  /** Closes the HTTP/2 connection (open calls fail); the process can then exit. */
+  close(): void {
+    this.session?.abort();
   }
 
   /** Runs a call with a deadline; errors become AegisError. */
@@ -200,7 +208,13 @@ export class AegisClient {
       ...req,
     });
     const streamTimeoutMs = opts.streamTimeoutMs ?? 600_000;
-    return watchSession((r, signal) => this.raw.watchSession(r, { signal, timeoutMs: streamTimeoutMs }), request, opts);
+    // The stream deadline is an AbortSignal.timeout (an unref'd timer): connect's own `timeoutMs` timer would
+    // keep the process alive for the whole deadline after a consumer stops early.
+    return watchSession(
+      (r, signal) => this.raw.watchSession(r, { signal: AbortSignal.any([signal, AbortSignal.timeout(streamTimeoutMs)]) }),
+      request,
+      opts,
+    );
   }
 }
 
@@ -215,6 +229,8 @@ export function connect(address: string, token?: string, opts: ConnectOptions = 
       return next(req);
     });
   }
-  const transport = createGrpcTransport({ baseUrl, interceptors, pingIntervalMs: 30_000 });
-  return new AegisClient(createClient(SessionService, transport), opts.defaultTimeoutMs);
+  const pingOptions = { pingIntervalMs: 30_000, pingTimeoutMs: 10_000, idleConnectionTimeoutMs: 60_000 };
+  const sessionManager = new Http2SessionManager(baseUrl, pingOptions);
+  const transport = createGrpcTransport({ baseUrl, interceptors, sessionManager, ...pingOptions });
+  return new AegisClient(createClient(SessionService, transport), opts.defaultTimeoutMs, sessionManager);
 }

@@ -28,6 +28,8 @@ export interface WatchOptions {
   maxBackoffMs?: number;
   /** Ends the watch. */
   signal?: AbortSignal;
+  /** Called before each reopen with the error and the new stream's start revision (0n = re-snapshot). */
+  onResume?: (err: AegisError, startRevision: bigint) => void;
 }
 
 /** Opens one stream for a request; called again on every resume. */
@@ -102,6 +104,7 @@ export async function* watchSession(
     if (err.code === Code.OutOfRange && err.reason === REVISION_COMPACTED) {
       req = create(WatchSessionRequestSchema, { ...request, includeSnapshot: true, startRevision: 0n });
       last = -1n;
+      opts.onResume?.(err, 0n);
       continue;
     }
     if (!RETRYABLE_CODES.has(err.code)) throw err;
@@ -113,5 +116,6 @@ export async function* watchSession(
     if (last >= 0n) {
       req = create(WatchSessionRequestSchema, { ...request, includeSnapshot: false, startRevision: last + 1n });
     }
+    opts.onResume?.(err, req.startRevision);
   }
 }

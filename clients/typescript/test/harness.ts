@@ -1,9 +1,10 @@
 // Starts a real `aegis fake-api` + `aegis serve` (with real Claude Code) for the live tests.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdirSync, mkdtempSync, openSync, writeFileSync, readFileSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, writeFileSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect, type AegisClient } from "../src/index.js";
 
 const API_KEY = "sk-ant-test-key-000000000000";
 
@@ -20,6 +21,9 @@ function listening(proc: ChildProcess, what: string, timeoutMs = 60_000): Promis
     rl.on("line", (line) => {
       if (line.startsWith("listening ")) {
         clearTimeout(t);
+        // Keep draining stdout, but do not let the pipe hold the test process open: the tmux server the
+        // aegis server starts inherits it and outlives the aegis process.
+        (proc.stdout as unknown as { unref?: () => void }).unref?.();
         resolve(line.slice("listening ".length).trim());
       }
     });
@@ -37,15 +41,26 @@ export class Stack {
   readonly configDir = join(this.dir, "claude-config");
   readonly workDir = join(this.dir, "work");
   readonly socket = `aegis-ts-${process.pid}-${Date.now()}`;
+  /** The server requires it; clients from client() send it as a bearer token. */
+  readonly token = `tok-${process.pid}-${Date.now()}`;
   fakeAddress = "";
   address = "";
   private fake?: ChildProcess;
   private server?: ChildProcess;
   private starts = 0;
+  private clients: AegisClient[] = [];
+
+  /** A client of this stack's server, closed by close(). */
+  client(token: string | undefined = this.token): AegisClient {
+    const c = connect(this.address, token);
+    this.clients.push(c);
+    return c;
+  }
 
   constructor(
     readonly aegisBin: string,
     readonly claudeBin: string,
+    readonly serverArgs: string[] = [],
   ) {
     for (const d of [this.stateDir, this.home, this.configDir, this.workDir]) mkdirSync(d, { recursive: true });
     writeFileSync(join(this.workDir, "README.md"), "A scratch repo for Aegis client tests.\n");
@@ -80,10 +95,11 @@ export class Stack {
       CLAUDE_CODE_MAX_RETRIES: "1",
     };
     delete env.TMUX;
+    delete env.AEGIS_TOKEN;
     let last: unknown;
     for (let i = 0; i < 20; i++) {
       const args = ["serve", "--listen", listen, "--state-dir", this.stateDir, "--tmux-socket", this.socket];
-      args.push("--claude-bin", this.claudeBin, "--claude-config-dir", this.configDir);
+      args.push("--claude-bin", this.claudeBin, "--claude-config-dir", this.configDir, "--token", this.token, ...this.serverArgs);
       this.server = spawn(this.aegisBin, args, {
         env,
         stdio: ["ignore", "pipe", openSync(join(this.dir, `serve-${this.starts}.log`), "a")],
@@ -117,6 +133,7 @@ export class Stack {
   }
 
   async close(): Promise<void> {
+    for (const c of this.clients) c.close();
     for (const p of [this.server, this.fake]) {
       if (p && p.exitCode === null && p.signalCode === null) {
         const exited = new Promise((r) => p.once("exit", r));
@@ -127,5 +144,23 @@ export class Stack {
       }
     }
     spawnSync("tmux", ["-L", this.socket, "kill-server"], { stdio: "ignore" });
+    // tmux leaves the socket file of a server that was killed; remove ours.
+    rmSync(join(process.env.TMUX_TMPDIR ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, this.socket), { force: true });
+    // CC may still write into its config dir (.claude.json, backups) for a few seconds while it exits after
+    // the tmux kill: retry for up to 10 s, then leave the temp dir (not a test failure).
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        rmSync(this.dir, { recursive: true, force: true });
+        break;
+      } catch (e) {
+        if (Date.now() - t0 > 10_000) {
+          console.error(`leaving ${this.dir}: ${e}`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (process.env.AEGIS_TEST_DEBUG) console.error(`cleanup took ${Date.now() - t0} ms`);
   }
 }

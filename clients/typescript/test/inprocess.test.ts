@@ -4,18 +4,39 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
-import { create } from "@bufbuild/protobuf";
-import { BinaryWriter, base64Encode } from "@bufbuild/protobuf/wire";
+import { create, createFileRegistry } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AegisError, Code, connect, pb } from "../src/index.js";
 
-function statusBin(code: number, reason: string): string {
-  const info = new BinaryWriter().tag(1, 2).string(reason).tag(2, 2).string("aegis.dev").finish();
-  const w = new BinaryWriter().tag(1, 0).int32(code).tag(2, 2).string("m");
-  w.tag(3, 2).fork().tag(1, 2).string("type.googleapis.com/google.rpc.ErrorInfo").tag(2, 2).bytes(info).join();
-  return base64Encode(w.finish(), "std_raw");
-}
+// google.rpc.ErrorInfo built from a descriptor, so the server side encodes it with protobuf-es itself.
+const errorDetailsFile = create(FileDescriptorProtoSchema, {
+  name: "google/rpc/error_details.proto",
+  package: "google.rpc",
+  syntax: "proto3",
+  messageType: [
+    {
+      name: "ErrorInfo",
+      field: [
+        { name: "reason", jsonName: "reason", number: 1, type: 9, label: 1 },
+        { name: "domain", jsonName: "domain", number: 2, type: 9, label: 1 },
+        { name: "metadata", jsonName: "metadata", number: 3, type: 11, label: 3, typeName: ".google.rpc.ErrorInfo.MetadataEntry" },
+      ],
+      nestedType: [
+        {
+          name: "MetadataEntry",
+          field: [
+            { name: "key", jsonName: "key", number: 1, type: 9, label: 1 },
+            { name: "value", jsonName: "value", number: 2, type: 9, label: 1 },
+          ],
+          options: { mapEntry: true },
+        },
+      ],
+    },
+  ],
+});
+const ErrorInfoSchema = createFileRegistry(errorDetailsFile, () => undefined).getMessage("google.rpc.ErrorInfo")!;
 
 test("bearer token, ErrorInfo trailer and watch resume over real gRPC", async () => {
   const auth: (string | null)[] = [];
@@ -25,9 +46,9 @@ test("bearer token, ErrorInfo trailer and watch resume over real gRPC", async ()
       async getSession(req, ctx) {
         auth.push(ctx.requestHeader.get("authorization"));
         if (req.sessionId !== "s1") {
-          throw new ConnectError("no such session", Code.NotFound, {
-            "grpc-status-details-bin": statusBin(Code.NotFound, "SESSION_NOT_FOUND"),
-          });
+          throw new ConnectError("no such session", Code.NotFound, undefined, [
+            { desc: ErrorInfoSchema, value: { reason: "SESSION_NOT_FOUND", domain: "aegis.dev", metadata: { id: "x" } } },
+          ]);
         }
         return { session: { id: "s1", state: pb.SessionState.IDLE, stable: true } };
       },
@@ -45,10 +66,12 @@ test("bearer token, ErrorInfo trailer and watch resume over real gRPC", async ()
       },
     });
   const server: Http2Server = createServer(connectNodeAdapter({ routes, grpc: true, connect: false, grpcWeb: false }));
+  const sessions: import("node:http2").ServerHttp2Session[] = [];
+  server.on("session", (s) => sessions.push(s));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;
+  const c = connect(`127.0.0.1:${port}`, "t0k");
   try {
-    const c = connect(`127.0.0.1:${port}`, "t0k");
     assert.equal((await c.getSession("s1")).id, "s1");
     assert.equal(auth[0], "Bearer t0k");
     await assert.rejects(c.getSession("nope"), (e: AegisError) => {
@@ -56,6 +79,7 @@ test("bearer token, ErrorInfo trailer and watch resume over real gRPC", async ()
       assert.equal(e.code, Code.NotFound);
       assert.equal(e.reason, "SESSION_NOT_FOUND");
       assert.equal(e.domain, "aegis.dev");
+      assert.deepEqual(e.info?.metadata, { id: "x" });
       return true;
     });
     const revs: bigint[] = [];
@@ -68,6 +92,8 @@ test("bearer token, ErrorInfo trailer and watch resume over real gRPC", async ()
     assert.deepEqual(revs, [-1n, 2n, 3n]);
     assert.deepEqual(watchReqs, [[0n, true], [3n, false]]);
   } finally {
+    c.close();
+    for (const s of sessions) s.destroy();
     server.close();
   }
 });

@@ -58,6 +58,7 @@ func main() {
 	token := flag.String("token", os.Getenv("AEGIS_TOKEN"), "bearer token")
 	workDir := flag.String("work-dir", "", "repository to run CC in")
 	task := flag.String("task", "", "the first prompt")
+	mode := flag.String("permission-mode", "", `CC permission mode, e.g. "default" ("" = CC's own)`)
 	flag.Parse()
 	if *workDir == "" || *task == "" {
 		log.Fatal("usage: workflow -address HOST:PORT -work-dir DIR -task TEXT")
@@ -69,7 +70,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	s, err := c.CreateAndWait(ctx, &v1.CreateSessionRequest{WorkDir: abs, Prompt: *task}, 5*time.Minute)
+	s, err := c.CreateAndWait(ctx, &v1.CreateSessionRequest{WorkDir: abs, Prompt: *task, PermissionMode: *mode}, 5*time.Minute)
 	if err != nil {
 		log.Fatalf("create: %v (reason %q)", err, aegis.Reason(err))
 	}

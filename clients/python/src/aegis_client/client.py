@@ -63,10 +63,19 @@ def state_name(state: int) -> str:
 class AegisClient:
     """Connection to one Aegis server. Use `connect()`; close it (or use `with`) when done."""
 
-    def __init__(self, channel: grpc.Channel, token: str | None = None, default_timeout: float = DEFAULT_TIMEOUT):
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        token: str | None = None,
+        default_timeout: float = DEFAULT_TIMEOUT,
+        wait_for_ready: bool = True,
+    ):
         self.channel = channel
         self.stub = pb_grpc.SessionServiceStub(channel)
         self.default_timeout = default_timeout
+        # Calls wait (within their deadline) for the channel to (re)connect instead of failing at once with
+        # UNAVAILABLE while the server restarts. Nothing is sent before the connection is up.
+        self.wait_for_ready = wait_for_ready
         self.metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     # -- plumbing ------------------------------------------------------------------------------------
@@ -83,7 +92,12 @@ class AegisClient:
     def call(self, method: Callable[..., T], request: object, timeout: float | None = None) -> T:
         """Calls a unary stub method with the bearer token and a deadline; raises AegisError."""
         try:
-            return method(request, timeout=timeout or self.default_timeout, metadata=self.metadata)
+            return method(
+                request,
+                timeout=timeout or self.default_timeout,
+                metadata=self.metadata,
+                wait_for_ready=self.wait_for_ready,
+            )
         except grpc.RpcError as err:
             raise AegisError.from_rpc_error(err) from None
 
@@ -282,6 +296,7 @@ class AegisClient:
         stream_timeout: float = 600.0,
         reconnect_timeout: float = 120.0,
         stop: threading.Event | None = None,
+        on_resume: Callable[[AegisError, int], None] | None = None,
     ) -> Iterator[pb.WatchSessionResponse]:
         """Session events that survive dropped streams and server restarts; see `watch_session`."""
         req = pb.WatchSessionRequest(
@@ -293,10 +308,11 @@ class AegisClient:
         req.heartbeat_interval.CopyFrom(_duration(heartbeat_interval))
 
         def open_stream(r: pb.WatchSessionRequest) -> Iterable[pb.WatchSessionResponse]:
-            return self.stub.WatchSession(r, timeout=stream_timeout, metadata=self.metadata)
+            # Fail fast while the server is away: the resume loop retries with its own backoff and limit.
+            return self.stub.WatchSession(r, timeout=stream_timeout, metadata=self.metadata, wait_for_ready=False)
 
         return watch_session(
-            open_stream, req, heartbeats=heartbeats, reconnect_timeout=reconnect_timeout, stop=stop
+            open_stream, req, heartbeats=heartbeats, reconnect_timeout=reconnect_timeout, stop=stop, on_resume=on_resume
         )
 
 
@@ -310,6 +326,7 @@ def watch_session(
     max_backoff: float = 2.0,
     stop: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_resume: Callable[[AegisError, int], None] | None = None,
 ) -> Iterator[pb.WatchSessionResponse]:
     """The resume loop behind `AegisClient.watch`, transport-independent (tests pass a fake `open_stream`).
 
@@ -321,6 +338,7 @@ def watch_session(
       the next item is then a fresh snapshot, and events continue after it.
     - Ends when the server ends the stream after `until_states` was reached, or after the session EXITED.
     - Any other error is raised as AegisError (e.g. NOT_FOUND / SESSION_NOT_FOUND).
+    - `on_resume(error, start_revision)` is called before each reopen (start_revision 0 = re-snapshot).
     """
     until = set(request.until_states)
     last = request.start_revision - 1 if request.start_revision > 0 else -1  # -1: nothing seen yet
@@ -367,6 +385,8 @@ def watch_session(
             log.info("watch %s: revision %d compacted; re-snapshotting", request.session_id, last + 1)
             req = _resume_request(request, snapshot=True, start=0)
             last = -1
+            if on_resume is not None:
+                on_resume(err, 0)
             continue  # immediately: not a failure
         if err.code not in RETRYABLE_CODES:
             raise err
@@ -381,6 +401,8 @@ def watch_session(
         if last >= 0:
             req = _resume_request(request, snapshot=False, start=last + 1)
         # else: nothing seen yet, reopen with the original request
+        if on_resume is not None:
+            on_resume(err, req.start_revision)
 
 
 def _resume_request(original: pb.WatchSessionRequest, *, snapshot: bool, start: int) -> pb.WatchSessionRequest:
@@ -396,10 +418,12 @@ def connect(
     token: str | None = None,
     *,
     default_timeout: float = DEFAULT_TIMEOUT,
+    wait_for_ready: bool = True,
     options: Sequence[tuple[str, object]] = (),
 ) -> AegisClient:
     """Connects to an Aegis server at "host:port" (plaintext) or "https://host:port" (TLS). The bearer token,
-    when given, is sent as `authorization: Bearer <token>` on every call."""
+    when given, is sent as `authorization: Bearer <token>` on every call. With `wait_for_ready` (the default)
+    a call made while the server is unreachable waits, within its deadline, for the connection."""
     opts = [
         ("grpc.keepalive_time_ms", 20_000),
         ("grpc.keepalive_timeout_ms", 10_000),
@@ -414,4 +438,4 @@ def connect(
         channel = grpc.secure_channel(address[len("https://") :], grpc.ssl_channel_credentials(), options=opts)
     else:
         channel = grpc.insecure_channel(address.removeprefix("http://"), options=opts)
-    return AegisClient(channel, token=token, default_timeout=default_timeout)
+    return AegisClient(channel, token=token, default_timeout=default_timeout, wait_for_ready=wait_for_ready)
