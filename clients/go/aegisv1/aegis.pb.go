@@ -1729,7 +1729,8 @@ type CreateSessionRequest struct {
 	WorkDir string `protobuf:"bytes,1,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
 	// Optional name (1-64 chars of [A-Za-z0-9._-]); shown by CC and usable in ListSessions.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional first prompt, delivered as the first turn (multi-line allowed).
+	// Optional first prompt, delivered as the first turn (multi-line allowed; at most 100 000 bytes — send
+	// longer texts with SendMessage once the session is idle).
 	Prompt string `protobuf:"bytes,3,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// CC permission mode: "default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions"; "" = CC's.
 	PermissionMode string `protobuf:"bytes,4,opt,name=permission_mode,json=permissionMode,proto3" json:"permission_mode,omitempty"`
@@ -4087,7 +4088,7 @@ type TranscriptEntry struct {
 	IsError bool `protobuf:"varint,9,opt,name=is_error,json=isError,proto3" json:"is_error,omitempty"`
 	// System subtype, e.g. "turn_duration".
 	Subtype string `protobuf:"bytes,10,opt,name=subtype,proto3" json:"subtype,omitempty"`
-	// Position of this entry; pass `cursor + 1`… see GetTranscriptRequest.cursor.
+	// 0-based position of this entry among all entries of the transcript (what `cursor` counts).
 	Index         int64 `protobuf:"varint,11,opt,name=index,proto3" json:"index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

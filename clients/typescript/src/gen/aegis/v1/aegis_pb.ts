@@ -678,7 +678,8 @@ export type CreateSessionRequest = Message<"aegis.v1.CreateSessionRequest"> & {
   name: string;
 
   /**
-   * Optional first prompt, delivered as the first turn (multi-line allowed).
+   * Optional first prompt, delivered as the first turn (multi-line allowed; at most 100 000 bytes — send
+   * longer texts with SendMessage once the session is idle).
    *
    * @generated from field: string prompt = 3;
    */
@@ -2015,7 +2016,7 @@ export type TranscriptEntry = Message<"aegis.v1.TranscriptEntry"> & {
   subtype: string;
 
   /**
-   * Position of this entry; pass `cursor + 1`… see GetTranscriptRequest.cursor.
+   * 0-based position of this entry among all entries of the transcript (what `cursor` counts).
    *
    * @generated from field: int64 index = 11;
    */

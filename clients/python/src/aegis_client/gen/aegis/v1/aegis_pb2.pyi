@@ -982,7 +982,9 @@ class CreateSessionRequest(_message.Message):
     name: _builtins.str
     """Optional name (1-64 chars of [A-Za-z0-9._-]); shown by CC and usable in ListSessions."""
     prompt: _builtins.str
-    """Optional first prompt, delivered as the first turn (multi-line allowed)."""
+    """Optional first prompt, delivered as the first turn (multi-line allowed; at most 100 000 bytes — send
+    longer texts with SendMessage once the session is idle).
+    """
     permission_mode: _builtins.str
     """CC permission mode: "default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions"; "" = CC's."""
     model: _builtins.str
@@ -2169,7 +2171,7 @@ class TranscriptEntry(_message.Message):
     subtype: _builtins.str
     """System subtype, e.g. "turn_duration"."""
     index: _builtins.int
-    """Position of this entry; pass `cursor + 1`… see GetTranscriptRequest.cursor."""
+    """0-based position of this entry among all entries of the transcript (what `cursor` counts)."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """Record time."""
