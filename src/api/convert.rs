@@ -154,6 +154,7 @@ pub fn session(r: &m::SessionRecord) -> pb::Session {
         tmux_pane: r.tmux_pane.clone(),
         exit: r.exit.as_ref().map(|e| pb::ExitInfo {
             exit_status: e.status,
+            signal: e.signal,
             reason: e.reason.clone(),
             exit_time: ts(e.at),
         }),

@@ -112,14 +112,18 @@ impl Actor {
     async fn on_signal(&mut self, sig: Signal) {
         match sig {
             Signal::PaneOutput => self.on_pane_output().await,
-            Signal::PaneDied { status } => {
-                let ev = Evidence::process(match status {
-                    Some(s) => format!("process exited with status {s}"),
-                    None => "process exited".to_string(),
+            Signal::PaneDied { status, signal } => {
+                if status.is_none() && signal.is_none() {
+                    self.fill_exit_status_later();
+                }
+                let ev = Evidence::process(match (status, signal) {
+                    (Some(s), _) => format!("process exited with status {s}"),
+                    (None, Some(sig)) => format!("process killed by signal {sig}"),
+                    (None, None) => "process exited".to_string(),
                 });
-                self.exit(ev, status, "process exited").await;
+                self.exit(ev, status, signal, "process exited").await;
             }
-            Signal::Gone { reason } => self.exit(Evidence::process(reason.clone()), None, &reason).await,
+            Signal::Gone { reason } => self.exit(Evidence::process(reason.clone()), None, None, &reason).await,
             Signal::Hook { payload, at, reply } => self.on_hook(*payload, at, reply).await,
             Signal::AnswerHook { id, decision, reply } => {
                 let held = self.held.take_if(|(held_id, _)| *held_id == id);
@@ -346,9 +350,38 @@ impl Actor {
         }
     }
 
-    async fn exit(&mut self, ev: Evidence, status: Option<i32>, reason: &str) {
+    /// tmux flags a pane dead when its terminal closes, which CC does a moment before its process is
+    /// reaped; the status comes later. The exit is reported at once, the status when tmux knows it
+    /// (a bounded follow-up: at most 8 tmux calls over ~15 s, backing off).
+    fn fill_exit_status_later(&self) {
+        let (mgr, h) = (self.mgr.clone(), self.h.clone());
+        tokio::spawn(async move {
+            for delay_ms in [250, 500, 750, 1000, 1500, 2500, 4000, 5000] {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                let pane = h.get().tmux_pane;
+                let st = mgr.tmux().pane_status(&pane).await;
+                let Ok(p) = st else { continue };
+                let detail = match (p.dead_status, p.dead_signal) {
+                    (Some(code), _) => format!("process exited with status {code}"),
+                    (None, Some(sig)) => format!("process killed by signal {sig}"),
+                    (None, None) => continue,
+                };
+                let _ = mgr
+                    .emit(&h, EventKind::Updated, Evidence::process(detail.clone()), detail, None, |r| {
+                        if let Some(e) = r.exit.as_mut() {
+                            e.status = p.dead_status;
+                            e.signal = p.dead_signal;
+                        }
+                    })
+                    .await;
+                return;
+            }
+        });
+    }
+
+    async fn exit(&mut self, ev: Evidence, status: Option<i32>, signal: Option<i32>, reason: &str) {
         self.fuser.exit(ev);
-        self.exit_info = Some(ExitInfo { status, reason: reason.to_string(), at: now_ms() });
+        self.exit_info = Some(ExitInfo { status, signal, reason: reason.to_string(), at: now_ms() });
         self.waiting = None;
         self.reevaluate().await;
     }

@@ -13,7 +13,7 @@ pub enum Signal {
     /// tmux saw output on the pane: capture and classify.
     PaneOutput,
     /// The pane's process exited.
-    PaneDied { status: Option<i32> },
+    PaneDied { status: Option<i32>, signal: Option<i32> },
     /// The tmux window vanished, or the whole tmux server died.
     Gone { reason: String },
     /// A CC hook request. `reply` receives the HTTP body to answer with (None = empty 200).

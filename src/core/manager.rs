@@ -149,7 +149,7 @@ impl Manager {
             tokio::spawn(Actor::new(self.clone(), handle.clone()).run(rx));
             match pane {
                 None => handle.signal(Signal::Gone { reason: "tmux window vanished while the server was down".into() }),
-                Some(p) if p.dead => handle.signal(Signal::PaneDied { status: p.dead_status }),
+                Some(p) if p.dead => handle.signal(Signal::PaneDied { status: p.dead_status, signal: p.dead_signal }),
                 Some(_) => handle.signal(Signal::PaneOutput),
             }
         }
@@ -195,9 +195,9 @@ impl Manager {
                     h.signal(Signal::PaneOutput);
                 }
             }
-            TmuxEvent::PaneDied { pane_id, status } => {
+            TmuxEvent::PaneDied { pane_id, status, signal } => {
                 if let Some(h) = self.by_pane_id(&pane_id) {
-                    h.signal(Signal::PaneDied { status });
+                    h.signal(Signal::PaneDied { status, signal });
                 }
             }
             TmuxEvent::WindowClosed { window_id } => {
@@ -458,7 +458,7 @@ impl Manager {
             let _ = self.tmux.kill_window(&rec.tmux_window).await;
         }
         h.signal(Signal::Stop);
-        let exit = ExitInfo { status: None, reason: "deleted".into(), at: now_ms() };
+        let exit = ExitInfo { status: None, signal: None, reason: "deleted".into(), at: now_ms() };
         self.emit(&h, EventKind::Deleted, Evidence::api("DeleteSession"), "deleted".into(), None, move |r| {
             r.state = State::Exited;
             r.evidence = Evidence::api("DeleteSession");

@@ -173,6 +173,9 @@ pub struct Interaction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitInfo {
     pub status: Option<i32>,
+    /// The signal that ended the process, when it was killed.
+    #[serde(default)]
+    pub signal: Option<i32>,
     pub reason: String,
     pub at: Millis,
 }

@@ -41,7 +41,7 @@ pub enum TmuxEvent {
     /// The pane's program exited (remain-on-exit keeps the pane). `status` is `None` when it was
     /// killed by a signal. Also sent once at connect for panes that are already dead.
     /// Latency 0–1 s (tmux checks subscriptions once a second).
-    PaneDied { pane_id: String, status: Option<i32> },
+    PaneDied { pane_id: String, status: Option<i32>, signal: Option<i32> },
     /// The window was closed (killed) — `%window-close` / `%unlinked-window-close`.
     WindowClosed { window_id: String },
     /// The pane title changed (subscription, 0–1 s latency; also sent once per pane at connect).
@@ -442,7 +442,7 @@ impl Reader {
                 self.dead_incomplete.remove(&pane_id);
                 let was = self.dead.insert(pane_id.clone(), complete).unwrap_or(false);
                 if complete && !was {
-                    self.push_died(pane_id, status.parse().ok());
+                    self.push_died(pane_id, status.parse().ok(), signal.parse().ok());
                 }
             }
             SUB_TITLE if self.titles.get(&pane_id).map(String::as_str) != Some(value) => {
@@ -453,12 +453,12 @@ impl Reader {
         }
     }
 
-    fn push_died(&mut self, pane_id: String, status: Option<i32>) {
+    fn push_died(&mut self, pane_id: String, status: Option<i32>, signal: Option<i32>) {
         // Report output first so a consumer captures the last frame.
         if self.dirty.remove(&pane_id).is_some() {
             self.push_output(pane_id.clone());
         }
-        self.ready.push_back(TmuxEvent::PaneDied { pane_id, status });
+        self.ready.push_back(TmuxEvent::PaneDied { pane_id, status, signal });
     }
 
     fn flush_due(&mut self, now: Instant) {
@@ -474,11 +474,11 @@ impl Reader {
             }
             let (tmux, tx) = (self.tmux.clone(), self.tx.clone());
             tokio::spawn(async move {
-                let status = match tmux.pane_status(&pane_id).await {
-                    Ok(st) => st.dead_status,
-                    Err(_) => None,
+                let (status, signal) = match tmux.pane_status(&pane_id).await {
+                    Ok(st) => (st.dead_status, st.dead_signal),
+                    Err(_) => (None, None),
                 };
-                let _ = tx.send(TmuxEvent::PaneDied { pane_id, status }).await;
+                let _ = tx.send(TmuxEvent::PaneDied { pane_id, status, signal }).await;
             });
         }
         let due: Vec<String> = self.dirty.iter().filter(|(_, t)| **t <= now).map(|(p, _)| p.clone()).collect();

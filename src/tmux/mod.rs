@@ -99,7 +99,7 @@ const PLACEHOLDER_ARGV: [&str; 3] = ["tail", "-f", "/dev/null"];
 
 /// Fixed format for [`PaneStatus`]: tab separated, the title last (it may contain anything but
 /// a line break; window names are validated on creation).
-pub(crate) const STATUS_FORMAT: &str = "#{pane_id}\t#{window_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{alternate_on}\t#{pane_width}\t#{pane_height}\t#{history_size}\t#{window_name}\t#{pane_title}";
+pub(crate) const STATUS_FORMAT: &str = "#{pane_id}\t#{window_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{alternate_on}\t#{pane_width}\t#{pane_height}\t#{history_size}\t#{window_name}\t#{pane_title}";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TmuxError {
@@ -227,6 +227,8 @@ pub struct PaneStatus {
     pub dead: bool,
     /// Exit status of a dead pane; `None` while alive or when it was killed by a signal.
     pub dead_status: Option<i32>,
+    /// The signal that killed the program (then there is no status).
+    pub dead_signal: Option<i32>,
     pub title: String,
     pub alternate_on: bool,
     pub cols: u16,
@@ -237,8 +239,8 @@ pub struct PaneStatus {
 impl PaneStatus {
     /// Parse one line produced by [`STATUS_FORMAT`].
     pub(crate) fn parse(line: &str) -> Option<PaneStatus> {
-        let f: Vec<&str> = line.splitn(11, '\t').collect();
-        if f.len() != 11 || !is_pane_id(f[0]) || !is_window_id(f[1]) {
+        let f: Vec<&str> = line.splitn(12, '\t').collect();
+        if f.len() != 12 || !is_pane_id(f[0]) || !is_window_id(f[1]) {
             return None;
         }
         Some(PaneStatus {
@@ -247,12 +249,13 @@ impl PaneStatus {
             pid: f[2].parse().unwrap_or(0),
             dead: f[3] == "1",
             dead_status: f[4].parse().ok(),
-            alternate_on: f[5] == "1",
-            cols: f[6].parse().ok()?,
-            rows: f[7].parse().ok()?,
-            history_size: f[8].parse().unwrap_or(0),
-            window_name: f[9].to_string(),
-            title: f[10].to_string(),
+            dead_signal: f[5].parse().ok(),
+            alternate_on: f[6] == "1",
+            cols: f[7].parse().ok()?,
+            rows: f[8].parse().ok()?,
+            history_size: f[9].parse().unwrap_or(0),
+            window_name: f[10].to_string(),
+            title: f[11].to_string(),
         })
     }
 }

@@ -335,7 +335,7 @@ async fn pane_died_with_exit_status() {
     let ev = next_event(&mut rx, Duration::from_secs(8), |e| matches!(e, TmuxEvent::PaneDied { .. })).await;
     let latency = t0.elapsed().saturating_sub(Duration::from_millis(300));
     eprintln!("PaneDied latency after exit: {latency:?}");
-    assert_eq!(ev, TmuxEvent::PaneDied { pane_id: pane.pane_id.clone(), status: Some(7) });
+    assert_eq!(ev, TmuxEvent::PaneDied { pane_id: pane.pane_id.clone(), status: Some(7), signal: None });
     assert!(latency < Duration::from_secs(5), "{latency:?}");
     let st = ctl.pane_status(&pane.pane_id).await.unwrap();
     assert!(st.dead);

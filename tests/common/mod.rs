@@ -324,6 +324,10 @@ impl Drop for Rig {
             let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
         }
         let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
+        // tmux leaves its socket file behind.
+        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
+        let dir = std::env::var_os("TMUX_TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        let _ = std::fs::remove_file(dir.join(format!("tmux-{uid}")).join(&self.socket));
     }
 }
 

@@ -725,7 +725,9 @@ type ExitInfo struct {
 	// Why: "deleted", "process exited", "tmux window vanished", "tmux server died", "trust refused"…
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// When the exit was observed.
-	ExitTime      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=exit_time,json=exitTime,proto3" json:"exit_time,omitempty"`
+	ExitTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=exit_time,json=exitTime,proto3" json:"exit_time,omitempty"`
+	// The signal that ended the process, when it was killed (then `exit_status` is unset).
+	Signal        *int32 `protobuf:"varint,4,opt,name=signal,proto3,oneof" json:"signal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -779,6 +781,13 @@ func (x *ExitInfo) GetExitTime() *timestamppb.Timestamp {
 		return x.ExitTime
 	}
 	return nil
+}
+
+func (x *ExitInfo) GetSignal() int32 {
+	if x != nil && x.Signal != nil {
+		return *x.Signal
+	}
+	return 0
 }
 
 // Working with no visible progress for longer than the server's stall threshold.
@@ -4660,13 +4669,15 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"hook_event\x18\x03 \x01(\tR\thookEvent\x12%\n" +
 	"\x0escreen_markers\x18\x04 \x03(\tR\rscreenMarkers\x12+\n" +
 	"\x11transcript_record\x18\x05 \x01(\tR\x10transcriptRecord\x12\x16\n" +
-	"\x06detail\x18\x06 \x01(\tR\x06detail\"\x91\x01\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\"\xb9\x01\n" +
 	"\bExitInfo\x12$\n" +
 	"\vexit_status\x18\x01 \x01(\x05H\x00R\n" +
 	"exitStatus\x88\x01\x01\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x127\n" +
-	"\texit_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bexitTimeB\x0e\n" +
-	"\f_exit_status\"\xa4\x01\n" +
+	"\texit_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bexitTime\x12\x1b\n" +
+	"\x06signal\x18\x04 \x01(\x05H\x01R\x06signal\x88\x01\x01B\x0e\n" +
+	"\f_exit_statusB\t\n" +
+	"\a_signal\"\xa4\x01\n" +
 	"\x05Stall\x12\x18\n" +
 	"\astalled\x18\x01 \x01(\bR\astalled\x12H\n" +
 	"\x12last_progress_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastProgressTime\x127\n" +

@@ -418,10 +418,13 @@ class ExitInfo(_message.Message):
     EXIT_STATUS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     EXIT_TIME_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
     exit_status: _builtins.int
     """Process exit status when known."""
     reason: _builtins.str
     """Why: "deleted", "process exited", "tmux window vanished", "tmux server died", "trust refused"…"""
+    signal: _builtins.int
+    """The signal that ended the process, when it was killed (then `exit_status` is unset)."""
     @_builtins.property
     def exit_time(self) -> _timestamp_pb2.Timestamp:
         """When the exit was observed."""
@@ -432,14 +435,20 @@ class ExitInfo(_message.Message):
         exit_status: _builtins.int | None = ...,
         reason: _builtins.str = ...,
         exit_time: _timestamp_pb2.Timestamp | None = ...,
+        signal: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_status", b"_exit_status", "exit_status", b"exit_status", "exit_time", b"exit_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_status", b"_exit_status", "_signal", b"_signal", "exit_status", b"exit_status", "exit_time", b"exit_time", "signal", b"signal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_status", b"_exit_status", "exit_status", b"exit_status", "exit_time", b"exit_time", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_status", b"_exit_status", "_signal", b"_signal", "exit_status", b"exit_status", "exit_time", b"exit_time", "reason", b"reason", "signal", b"signal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_status: _TypeAlias = _typing.Literal["exit_status"]  # noqa: Y015
     _WhichOneofArgType__exit_status: _TypeAlias = _typing.Literal["_exit_status", b"_exit_status"]  # noqa: Y015
+    _WhichOneofReturnType__signal: _TypeAlias = _typing.Literal["signal"]  # noqa: Y015
+    _WhichOneofArgType__signal: _TypeAlias = _typing.Literal["_signal", b"_signal"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_status) -> _WhichOneofReturnType__exit_status | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__signal) -> _WhichOneofReturnType__signal | None: ...
 
 Global___ExitInfo: _TypeAlias = ExitInfo  # noqa: Y015
 
