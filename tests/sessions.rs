@@ -327,3 +327,39 @@ async fn a_draft_typed_by_someone_else_is_never_submitted_with_our_text() {
     assert_eq!((e.code(), reason(&e).as_str()), (Code::FailedPrecondition, "INPUT_NOT_EMPTY"));
     assert!(rig.api.main_requests().iter().all(|r| !r.last_user_text.contains("half-typed draft")));
 }
+
+#[tokio::test]
+async fn batch_create_reports_each_result_or_error() {
+    use pb::batch_create_result::Result as R;
+    let mut rig = Rig::start(Cc::V330Fullscreen).await;
+    let mut good = rig.create_request("");
+    good.request_id = "batch-a".into();
+    let mut bad = rig.create_request("");
+    bad.work_dir = "/no/such/dir".into();
+    let other = rig.create_request("");
+    let req = pb::BatchCreateSessionsRequest { requests: vec![good.clone(), bad, other] };
+    let out = rig.client.batch_create_sessions(req).await.unwrap().into_inner().results;
+    assert_eq!(out.len(), 3);
+    let first = match &out[0].result {
+        Some(R::Response(r)) => r.session.clone().unwrap().id,
+        other => panic!("{other:?}"),
+    };
+    match &out[1].result {
+        Some(R::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (Code::NotFound as i32, "WORK_DIR_NOT_FOUND")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&out[2].result, Some(R::Response(_))));
+    // Entries keep their own idempotency keys: a replayed entry returns the same session.
+    let again = rig
+        .client
+        .batch_create_sessions(pb::BatchCreateSessionsRequest { requests: vec![good] })
+        .await
+        .unwrap()
+        .into_inner();
+    match &again.results[0].result {
+        Some(R::Response(r)) => assert_eq!(r.session.as_ref().unwrap().id, first),
+        other => panic!("{other:?}"),
+    }
+    let live = rig.client.list_sessions(pb::ListSessionsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(live.sessions.len(), 2);
+}
