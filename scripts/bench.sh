@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Benchmarks quoted in the README: detection cost (pure, over the recorded screens) and scale (the
+# real `aegis serve` with N fake Claude Code sessions). See bench/README.md for what each figure means.
+#
+#   scripts/bench.sh                      # default: 50 sessions, 10 s idle windows (~1 min after the build)
+#   scripts/bench.sh --sessions 20        # extra arguments go to the scale bench (examples/bench_scale.rs)
+#
+# Honours CARGO_TARGET_DIR. Needs tmux and /usr/bin/python3 (the fake CC, bench/fake-claude).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v tmux >/dev/null || { echo "bench: tmux not found" >&2; exit 1; }
+[ -x /usr/bin/python3 ] || { echo "bench: /usr/bin/python3 not found (bench/fake-claude needs it)" >&2; exit 1; }
+cargo build --release --quiet --bin aegis --example bench_detect --example bench_scale
+cargo run --release --quiet --example bench_detect
+cargo run --release --quiet --example bench_scale -- "$@"
