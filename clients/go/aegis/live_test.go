@@ -336,16 +336,12 @@ func TestLiveAnswerQuestionByID(t *testing.T) {
 	}
 	defer c.DeleteSession(ctx, sess.GetId())
 	if sess.GetState() != v1.SessionState_SESSION_STATE_ASK_QUESTION || len(sess.GetPendingInteractions()) == 0 {
-		t.Skipf("question not surfaced as ASK_QUESTION with a pending interaction (issue 3): state %v, %d pending",
-			sess.GetState(), len(sess.GetPendingInteractions()))
+		t.Fatalf("question not surfaced: state %v, %d pending", sess.GetState(), len(sess.GetPendingInteractions()))
 	}
 	it := sess.GetPendingInteractions()[0]
 	q := it.GetQuestion().GetQuestions()[0]
 	label := q.GetOptions()[0].GetLabel()
 	r, err := c.Answer(ctx, sess.GetId(), it.GetId(), map[string][]string{q.GetQuestion(): {label}}, 2*time.Minute)
-	if Code(err) == codes.Unimplemented {
-		t.Skipf("AnswerQuestion not implemented yet (issue 3): %v", err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,4 +390,46 @@ func TestLiveWatchResnapshotsWhenRevisionCompacted(t *testing.T) {
 		t.Fatalf("resumes %v starts %v", resumes, starts)
 	}
 	c.DeleteSession(ctx, sess.GetId())
+}
+
+func TestLiveApproveBashPermissionByID(t *testing.T) {
+	s := newStack(t)
+	c, err := Connect(s.addr, s.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	req := &v1.CreateSessionRequest{WorkDir: s.work, Prompt: "BASH(touch approved-go.txt)", PermissionMode: "default"}
+	sess, err := c.CreateAndWait(ctx, req, 3*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.DeleteSession(ctx, sess.GetId())
+	if sess.GetState() != v1.SessionState_SESSION_STATE_BASH_APPROVAL || len(sess.GetPendingInteractions()) == 0 {
+		t.Fatalf("bash approval not surfaced: state %v", sess.GetState())
+	}
+	it := sess.GetPendingInteractions()[0]
+	if got := it.GetPermission().GetCommand(); got != "touch approved-go.txt" {
+		t.Fatalf("command %q", got)
+	}
+	r, err := c.Approve(ctx, sess.GetId(), it.GetId(), 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.GetSession()
+	if !st.GetStable() {
+		if st, err = c.Wait(ctx, sess.GetId(), 0, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.GetState() != v1.SessionState_SESSION_STATE_IDLE {
+		t.Fatalf("state after approval %v", st.GetState())
+	}
+	if _, err := os.Stat(filepath.Join(s.work, "approved-go.txt")); err != nil {
+		t.Fatalf("command did not run: %v", err)
+	}
+	if _, err := c.Approve(ctx, sess.GetId(), it.GetId(), 0); Reason(err) != "INTERACTION_NOT_PENDING" {
+		t.Fatalf("second approve: %v", err)
+	}
 }

@@ -111,20 +111,12 @@ def test_answer_question_by_id(stack: Stack) -> None:
     with aegis_client.connect(stack.address, stack.token) as client:
         s = client.create_and_wait(str(stack.work_dir), "ASK_ONE", timeout=180)
         try:
-            if s.state != pb.SESSION_STATE_ASK_QUESTION or not s.pending_interactions:
-                pytest.xfail(
-                    f"question not surfaced as ASK_QUESTION with a pending interaction (issue 3): "
-                    f"state {aegis_client.state_name(s.state)}, {len(s.pending_interactions)} pending"
-                )
+            assert s.state == pb.SESSION_STATE_ASK_QUESTION, aegis_client.state_name(s.state)
             it = s.pending_interactions[0]
             assert it.kind == pb.INTERACTION_KIND_QUESTION
             q = it.question.questions[0]
-            try:
-                resp = client.answer(s.id, it.id, {q.question: q.options[0].label}, wait_timeout=120)
-            except AegisError as err:
-                if err.code == grpc.StatusCode.UNIMPLEMENTED:
-                    pytest.xfail(f"AnswerQuestion not implemented yet (issue 3): {err}")
-                raise
+            resp = client.answer(s.id, it.id, {q.question: q.options[0].label}, wait_timeout=120)
+            assert resp.path == pb.ANSWER_PATH_HOOK
             s = resp.session if resp.session.stable else client.wait(s.id, 120)
             assert s.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s.state)
             assert q.options[0].label in "\n".join(e.text for e in client.transcript(s.id))
@@ -150,3 +142,24 @@ def test_watch_resnapshots_when_revision_compacted(stack: Stack) -> None:
         assert resumes[0][0].reason == "REVISION_COMPACTED"
         stream.close()
         client.delete_session(s.id)
+
+
+def test_approve_a_bash_permission_by_id(stack: Stack) -> None:
+    with aegis_client.connect(stack.address, stack.token) as client:
+        s = client.create_and_wait(
+            str(stack.work_dir), "BASH(touch approved-py.txt)", timeout=180, permission_mode="default"
+        )
+        try:
+            assert s.state == pb.SESSION_STATE_BASH_APPROVAL, aegis_client.state_name(s.state)
+            it = s.pending_interactions[0]
+            assert it.kind == pb.INTERACTION_KIND_BASH
+            assert it.permission.command == "touch approved-py.txt"
+            resp = client.approve(s.id, it.id, wait_timeout=120)
+            s = resp.session if resp.session.stable else client.wait(s.id, 120)
+            assert s.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s.state)
+            assert (stack.work_dir / "approved-py.txt").exists()
+            with pytest.raises(AegisError) as err:
+                client.approve(s.id, it.id)
+            assert err.value.reason == "INTERACTION_NOT_PENDING"
+        finally:
+            client.delete_session(s.id)

@@ -1,5 +1,7 @@
 // Live tests: real `aegis serve` + `aegis fake-api` + real Claude Code (needs AEGIS_BIN and CLAUDE_BIN).
 import { test } from "node:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { AegisError, Code, pb, stateName } from "../src/index.js";
 import { Stack, liveBins } from "./harness.js";
@@ -110,25 +112,11 @@ test("answer a question by interaction id", { skip, timeout: 300_000 }, (t) =>
     const c = s.client();
     const sess = await c.createAndWait({ workDir: s.workDir, prompt: "ASK_ONE" }, 180_000);
     try {
+      assert.equal(stateName(sess.state), "ASK_QUESTION");
       const it = sess.pendingInteractions[0];
-      if (sess.state !== pb.SessionState.ASK_QUESTION || !it) {
-        t.skip(
-          `question not surfaced as ASK_QUESTION with a pending interaction (issue 3): state ${stateName(sess.state)}`,
-        );
-        return;
-      }
       const q = it.content.case === "question" ? it.content.value.questions[0] : undefined;
       assert.ok(q, "question content");
-      let r;
-      try {
-        r = await c.answer(sess.id, it.id, { [q.question]: q.options[0].label }, 120_000);
-      } catch (e) {
-        if (e instanceof AegisError && e.code === Code.Unimplemented) {
-          t.skip(`AnswerQuestion not implemented yet (issue 3): ${e.message}`);
-          return;
-        }
-        throw e;
-      }
+      const r = await c.answer(sess.id, it.id, { [q.question]: q.options[0].label }, 120_000);
       const st = r.session?.stable ? r.session : await c.wait(sess.id, 120_000);
       assert.equal(stateName(st.state), "IDLE");
     } finally {
@@ -164,4 +152,27 @@ test("watch re-snapshots after REVISION_COMPACTED", { skip, timeout: 300_000 }, 
     },
     ["--retain-events", "2"],
   ),
+);
+
+test("approve a bash permission by interaction id", { skip, timeout: 300_000 }, (t) =>
+  withStack(t, async (s) => {
+    const c = s.client();
+    const sess = await c.createAndWait(
+      { workDir: s.workDir, prompt: "BASH(touch approved-ts.txt)", permissionMode: "default" },
+      180_000,
+    );
+    try {
+      assert.equal(stateName(sess.state), "BASH_APPROVAL");
+      const it = sess.pendingInteractions[0];
+      assert.equal(it.content.case, "permission");
+      assert.equal(it.content.case === "permission" ? it.content.value.command : "", "touch approved-ts.txt");
+      const r = await c.approve(sess.id, it.id, 120_000);
+      const st = r.session?.stable ? r.session : await c.wait(sess.id, 120_000);
+      assert.equal(stateName(st.state), "IDLE");
+      assert.ok(existsSync(join(s.workDir, "approved-ts.txt")));
+      await assert.rejects(c.approve(sess.id, it.id), (e: unknown) => e instanceof AegisError && e.reason === "INTERACTION_NOT_PENDING");
+    } finally {
+      await c.deleteSession(sess.id);
+    }
+  }),
 );
