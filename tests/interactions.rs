@@ -408,3 +408,29 @@ async fn interrupt_during_pending_permission(cc: Cc) {
     assert!(!std::path::Path::new(&rig.work_dir()).join("never.txt").exists());
 }
 per_cc!(interrupt_during_pending_permission);
+
+async fn an_explicit_policy_trusts_the_work_dir_and_approves_listed_tools(cc: Cc) {
+    let mut rig = Rig::start(cc).await;
+    let dir = rig.path("untrusted").canonicalize().unwrap();
+    let mut req = rig.create_request("BASH(touch by-policy.txt)");
+    req.work_dir = dir.to_string_lossy().into_owned();
+    req.policy = Some(pb::InteractionPolicy { trust_work_dir: true, approve_tools: vec!["Bash".into()] });
+    req.wait = Some(wait(90, &[]));
+    let s = rig.client.create_session(req.clone()).await.unwrap().into_inner().session.unwrap();
+    assert_eq!(state_of(&s), S::Idle, "{s:#?}\n{}", rig.screen(&s.id).await);
+    assert!(dir.join("by-policy.txt").exists());
+    let events = rig.events(&s.id).await;
+    let states: Vec<_> = events.iter().map(|e| S::try_from(e.state).unwrap()).collect();
+    assert!(!states.contains(&S::TrustPrompt) && !states.contains(&S::BashApproval), "{states:?}");
+    let audited = events
+        .iter()
+        .find(|e| e.kind == pb::EventKind::InteractionResolved as i32 && e.detail.contains("policy"))
+        .expect("the automatic approval is recorded");
+    let Some(Content::Permission(p)) = &audited.interaction.as_ref().unwrap().content else { panic!() };
+    assert_eq!(p.command, "touch by-policy.txt");
+    // Questions and plans are never auto-answered.
+    req.policy = Some(pb::InteractionPolicy { trust_work_dir: false, approve_tools: vec!["AskUserQuestion".into()] });
+    let e = rig.client.create_session(req).await.unwrap_err();
+    assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "INVALID_POLICY"));
+}
+per_cc!(an_explicit_policy_trusts_the_work_dir_and_approves_listed_tools);

@@ -162,6 +162,10 @@ pub fn session(r: &m::SessionRecord) -> pb::Session {
         cc_version: r.cc_version.clone(),
         last_assistant_message: r.last_assistant_message.clone(),
         error_message: r.error_message.clone(),
+        policy: Some(pb::InteractionPolicy {
+            trust_work_dir: r.policy.trust_work_dir,
+            approve_tools: r.policy.approve_tools.clone(),
+        }),
     }
 }
 

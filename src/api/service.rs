@@ -5,7 +5,7 @@ use super::status::{invalid, to_status};
 use super::streams;
 use crate::core::answer::{Answer, AnswerPath, QuestionAnswer};
 use crate::core::feed::{self, WaitOutcome};
-use crate::core::model::{now_ms, State};
+use crate::core::model::{now_ms, Policy, State};
 use crate::core::{CreateParams, ListFilter, Manager, MessageKind};
 use crate::proto::v1 as pb;
 use crate::proto::v1::session_service_server::SessionService;
@@ -145,6 +145,10 @@ impl Service {
                     labels: r.labels.into_iter().collect(),
                     cols: r.cols,
                     rows: r.rows,
+                    policy: r
+                        .policy
+                        .map(|p| Policy { trust_work_dir: p.trust_work_dir, approve_tools: p.approve_tools })
+                        .unwrap_or_default(),
                 };
                 let (rec, delivery) = self.mgr.create(params).await.map_err(to_status)?;
                 let outcome = match (&r.wait, limit) {

@@ -168,6 +168,12 @@ pub struct NewArgs {
     /// Pane rows (10-200).
     #[arg(long)]
     pub rows: Option<u32>,
+    /// Auto-answer policy: accept CC's workspace-trust dialog for DIR.
+    #[arg(long)]
+    pub trust: bool,
+    /// Auto-answer policy: approve permission requests of this tool once, automatically (repeatable).
+    #[arg(long = "approve-tool", value_name = "TOOL")]
+    pub approve_tools: Vec<String>,
     #[command(flatten)]
     pub wait: WaitFlags,
     /// Extra CC arguments, after `--`.
@@ -610,6 +616,7 @@ async fn new(client: &mut Client, t: Duration, a: NewArgs) -> anyhow::Result<i32
         wait: wait.clone(),
         cols: a.cols.unwrap_or(0),
         rows: a.rows.unwrap_or(0),
+        policy: Some(pb::InteractionPolicy { trust_work_dir: a.trust, approve_tools: a.approve_tools }),
     };
     let deadline = wait_deadline(t, wait.as_ref());
     let mut rpc = client.clone();

@@ -43,6 +43,15 @@ pub(crate) struct Actor {
     grace_timer: Option<tokio::time::Instant>,
     /// The last turn's API error text from the hook/transcript (the screen may not show it).
     error_text: String,
+    /// Automatic trust under the session policy: not tried / under way / failed.
+    auto_trust: AutoTrust,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AutoTrust {
+    NotTried,
+    Running,
+    Failed,
 }
 
 /// Longest wait for the transcript to record a turn's end (it lags the screen by 50–170 ms).
@@ -73,6 +82,7 @@ impl Actor {
             held: None,
             grace_timer: None,
             error_text: String::new(),
+            auto_trust: AutoTrust::NotTried,
         }
     }
 
@@ -148,6 +158,10 @@ impl Actor {
             Signal::Status { file, at } => self.on_status(file, at).await,
             Signal::TranscriptChanged => self.on_transcript().await,
             Signal::ExpectDelivery(d) => self.deliveries.push(d),
+            Signal::AutoTrustFailed => {
+                self.auto_trust = AutoTrust::Failed;
+                self.reevaluate().await;
+            }
             Signal::Stop => {}
         }
     }
@@ -210,6 +224,11 @@ impl Actor {
                 };
                 let tool =
                     PendingTool { id: id.clone(), tool_name: tool_name.clone(), input: tool_input.clone(), since: at };
+                if self.approved_by_policy(&tool, at, &mut reply).await {
+                    self.fuser.hint(State::Working, ev);
+                    self.reevaluate().await;
+                    return;
+                }
                 self.fuser.hint(interactions::state_for_tool(tool_name), ev);
                 self.waiting = Some(tool);
                 if let Some(tx) = reply.take() {
@@ -248,6 +267,37 @@ impl Actor {
             let _ = tx.send(None);
         }
         self.reevaluate().await;
+    }
+
+    /// Approves `tool` through the hook when the session policy lists it (never questions or plans).
+    /// The decision is recorded as an INTERACTION_RESOLVED event so it is visible and audited.
+    async fn approved_by_policy(
+        &mut self,
+        tool: &PendingTool,
+        at: Millis,
+        reply: &mut Option<oneshot::Sender<Option<Value>>>,
+    ) -> bool {
+        let policy = self.h.get().policy;
+        let kind = interactions::kind_for_tool(&tool.tool_name);
+        let listed = policy.approve_tools.iter().any(|t| *t == tool.tool_name);
+        if !listed || matches!(kind, InteractionKind::Question | InteractionKind::Plan) {
+            return false;
+        }
+        let Some(tx) = reply.take() else { return false };
+        let _ = tx.send(Some(crate::cc::hook_payload::permission_request_allow(None)));
+        let it = Interaction {
+            id: tool.id.clone(),
+            kind,
+            since: at,
+            content: interactions::content_from_tool(&tool.tool_name, &tool.input),
+            options: Vec::new(),
+            tool_input_json: tool.input.to_string(),
+        };
+        let mut ev = Evidence::hook("PermissionRequest", at);
+        ev.detail = "approved by the session policy".into();
+        let detail = format!("{} approved by the session policy", tool.tool_name);
+        let _ = self.mgr.emit(&self.h, EventKind::InteractionResolved, ev, detail, Some(it), |_| {}).await;
+        true
     }
 
     /// The hook payload names CC's current conversation and transcript (they change after /clear).
@@ -428,6 +478,20 @@ impl Actor {
             self.grace_timer = Some(at);
         }
         let rec = self.h.get();
+        if v.state == State::TrustPrompt && rec.policy.trust_work_dir && self.auto_trust != AutoTrust::Failed {
+            // The policy accepts the dialog: the session is still starting, nothing waits on a caller.
+            if self.auto_trust == AutoTrust::NotTried {
+                self.auto_trust = AutoTrust::Running;
+                let (mgr, h) = (self.mgr.clone(), self.h.clone());
+                tokio::spawn(async move {
+                    if mgr.auto_trust(&h).await.is_err() {
+                        h.signal(Signal::AutoTrustFailed);
+                    }
+                });
+            }
+            v.state = State::Starting;
+            v.evidence.detail = "workspace-trust dialog: accepting it by the session policy".into();
+        }
         let ready = matches!(v.state, State::Idle | State::Error);
         let busy = matches!(rec.state, State::Working | State::Compacting | State::RateLimited);
         if ready && busy && self.turn_open && self.tail.is_some() {

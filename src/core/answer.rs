@@ -22,6 +22,15 @@ use tokio::sync::oneshot;
 const SETTLE: Duration = Duration::from_millis(250);
 const ATTEMPTS: usize = 3;
 
+/// How a key answer is verified.
+#[derive(Debug, Clone, Copy)]
+enum Done {
+    /// The interaction left the pending list.
+    Resolved,
+    /// The trust dialog left the screen (policy auto-trust; no interaction was ever pending).
+    TrustGone,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerPath {
     Hook,
@@ -179,7 +188,7 @@ impl Manager {
             Answer::Reject { feedback } if !feedback.is_empty() => Some(feedback.clone()),
             _ => None,
         };
-        self.choose_by_keys(h, it, &label, feedback.as_deref()).await?;
+        self.choose_by_keys(h, it, &label, feedback.as_deref(), Done::Resolved).await?;
         h.signal(Signal::ReleaseHook { id: it.id.clone() });
         Ok(AnswerPath::Keys)
     }
@@ -224,12 +233,29 @@ impl Manager {
         }
     }
 
+    /// Accepts the workspace-trust dialog for the session policy (keys chosen by label, verified by the
+    /// dialog leaving the screen).
+    pub(crate) async fn auto_trust(&self, h: &SessionHandle) -> CoreResult<()> {
+        let it = Interaction {
+            id: "policy-trust".into(),
+            kind: InteractionKind::Trust,
+            since: now_ms(),
+            content: InteractionContent::Trust { directory: h.get().work_dir },
+            options: Vec::new(),
+            tool_input_json: String::new(),
+        };
+        let approve = Answer::Approve { for_session: false, plan_auto: false };
+        let label = target_label(it.kind, &approve, &self.live_options(h, &it).await)?;
+        self.choose_by_keys(h, &it, &label, None, Done::TrustGone).await
+    }
+
     async fn choose_by_keys(
         &self,
         h: &SessionHandle,
         it: &Interaction,
         label: &str,
         feedback: Option<&str>,
+        done: Done,
     ) -> CoreResult<()> {
         let pane = h.get().tmux_pane;
         let send = |keys: Vec<Key>| {
@@ -270,7 +296,11 @@ impl Manager {
                 tokio::time::sleep(SETTLE).await;
             }
             send(vec![Key::Enter]).await?;
-            if self.wait_resolved(h, &it.id, Duration::from_secs(3)).await {
+            let applied = match done {
+                Done::Resolved => self.wait_resolved(h, &it.id, Duration::from_secs(3)).await,
+                Done::TrustGone => self.wait_trust_gone(h, Duration::from_secs(3)).await,
+            };
+            if applied {
                 return Ok(());
             }
         }
@@ -301,6 +331,13 @@ impl Manager {
         })
         .await
         .unwrap_or(false)
+    }
+
+    async fn wait_trust_gone(&self, h: &SessionHandle, limit: Duration) -> bool {
+        let mut rx = h.screen.subscribe();
+        let gone =
+            |s: &Option<ScreenSnap>| s.as_ref().is_some_and(|s| s.obs.state != crate::detect::ScreenState::TrustPrompt);
+        tokio::time::timeout(limit, rx.wait_for(gone)).await.is_ok_and(|r| r.is_ok())
     }
 
     /// Waits until the interaction is no longer pending.

@@ -29,6 +29,8 @@ pub enum Signal {
     AnswerHook { id: String, decision: Value, reply: oneshot::Sender<bool> },
     /// Let the held hook of `id` go without a decision (the answer went in by keys).
     ReleaseHook { id: String },
+    /// The policy's automatic trust of the work dir could not be applied: surface the dialog.
+    AutoTrustFailed,
     /// Stop the actor (delete / shutdown).
     Stop,
 }

@@ -24,6 +24,10 @@ pub fn state_for_tool(tool_name: &str) -> State {
     }
 }
 
+pub fn kind_for_tool(tool_name: &str) -> InteractionKind {
+    kind_for_state(state_for_tool(tool_name)).unwrap_or(InteractionKind::Permission)
+}
+
 fn kind_for_state(state: State) -> Option<InteractionKind> {
     Some(match state {
         State::AskQuestion => InteractionKind::Question,

@@ -43,6 +43,7 @@ pub struct CreateParams {
     pub labels: BTreeMap<String, String>,
     pub cols: u32,
     pub rows: u32,
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -405,6 +406,7 @@ impl Manager {
             last_assistant_message: String::new(),
             error_message: String::new(),
             hook_secret: secret,
+            policy: p.policy.clone(),
             cols,
             rows,
         };

@@ -180,6 +180,15 @@ pub struct ExitInfo {
     pub at: Millis,
 }
 
+/// Explicit auto-answers for one session (nothing is auto-answered without it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Policy {
+    #[serde(default)]
+    pub trust_work_dir: bool,
+    #[serde(default)]
+    pub approve_tools: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Stall {
     pub stalled: bool,
@@ -230,6 +239,8 @@ pub struct SessionRecord {
     /// Per-session secret the hook URLs carry; never exposed over the API.
     #[serde(default)]
     pub hook_secret: String,
+    #[serde(default)]
+    pub policy: Policy,
     #[serde(default)]
     pub cols: u16,
     #[serde(default)]

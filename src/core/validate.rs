@@ -79,6 +79,18 @@ pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
     if p.cols != 0 && !(40..=500).contains(&p.cols) || p.rows != 0 && !(10..=200).contains(&p.rows) {
         return Err(CoreError::invalid("cols", "INVALID_SIZE", "cols must be 40-500 and rows 10-200"));
     }
+    for t in &p.policy.approve_tools {
+        if t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c)) {
+            return Err(CoreError::invalid("policy", "INVALID_POLICY", format!("bad tool name {t:?}")));
+        }
+        if t == "AskUserQuestion" || t == "ExitPlanMode" {
+            return Err(CoreError::invalid(
+                "policy",
+                "INVALID_POLICY",
+                format!("{t} is never auto-answered: questions and plans need an explicit answer"),
+            ));
+        }
+    }
     if p.prompt.contains('\0') {
         return Err(CoreError::invalid("prompt", "INVALID_PROMPT", "prompt contains NUL"));
     }

@@ -97,6 +97,11 @@ pub struct CreateSessionParams {
     pub cols: Option<u32>,
     /// Pane rows (10-200, default 40).
     pub rows: Option<u32>,
+    /// Explicit auto-answer: accept CC's workspace-trust dialog for work_dir (default false).
+    pub trust_work_dir: Option<bool>,
+    /// Explicit auto-answer: tool names whose permission requests are approved once automatically,
+    /// e.g. ["Read", "Edit"]. Questions and plans are never auto-answered. Default: none.
+    pub approve_tools: Option<Vec<String>>,
     #[serde(flatten)]
     #[schemars(flatten)]
     pub wait: WaitParams,
@@ -396,6 +401,10 @@ fn create_request(p: CreateSessionParams) -> Result<pb::CreateSessionRequest, St
         request_id: p.request_id.unwrap_or_default(),
         cols: p.cols.unwrap_or(0),
         rows: p.rows.unwrap_or(0),
+        policy: Some(pb::InteractionPolicy {
+            trust_work_dir: p.trust_work_dir.unwrap_or(false),
+            approve_tools: p.approve_tools.unwrap_or_default(),
+        }),
     })
 }
 

@@ -1432,7 +1432,9 @@ type Session struct {
 	// Text of the last assistant message CC reported at a turn end (Stop hook), when any.
 	LastAssistantMessage string `protobuf:"bytes,21,opt,name=last_assistant_message,json=lastAssistantMessage,proto3" json:"last_assistant_message,omitempty"`
 	// Screen observation of the last API error (state ERROR) or retry (RATE_LIMITED).
-	ErrorMessage  string `protobuf:"bytes,22,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	ErrorMessage string `protobuf:"bytes,22,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// The auto-answer policy given at creation.
+	Policy        *InteractionPolicy `protobuf:"bytes,23,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1621,6 +1623,13 @@ func (x *Session) GetErrorMessage() string {
 	return ""
 }
 
+func (x *Session) GetPolicy() *InteractionPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
 // Block until a stable (or wanted) state.
 type WaitOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1758,7 +1767,9 @@ type CreateSessionRequest struct {
 	// Pane size; default 120x40. Columns 40-500, rows 10-200.
 	Cols uint32 `protobuf:"varint,11,opt,name=cols,proto3" json:"cols,omitempty"`
 	// Pane rows; see `cols`.
-	Rows          uint32 `protobuf:"varint,12,opt,name=rows,proto3" json:"rows,omitempty"`
+	Rows uint32 `protobuf:"varint,12,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Explicit auto-answers for this session. Without one, nothing is ever answered for you.
+	Policy        *InteractionPolicy `protobuf:"bytes,13,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1877,6 +1888,71 @@ func (x *CreateSessionRequest) GetRows() uint32 {
 	return 0
 }
 
+func (x *CreateSessionRequest) GetPolicy() *InteractionPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// What Aegis may answer on its own for one session. Every auto-answer is recorded as an event.
+type InteractionPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Accept CC's workspace-trust dialog for `work_dir` (by keys, verified). While it does, the session
+	// stays STARTING; if it cannot, the dialog is surfaced as TRUST_PROMPT.
+	TrustWorkDir bool `protobuf:"varint,1,opt,name=trust_work_dir,json=trustWorkDir,proto3" json:"trust_work_dir,omitempty"`
+	// Tool names whose permission requests are approved once through the hook, e.g. "Read", "Write",
+	// "Edit", "Bash", "WebFetch", "mcp__server__tool". Questions and plans are never auto-answered
+	// (AskUserQuestion and ExitPlanMode are rejected here).
+	ApproveTools  []string `protobuf:"bytes,2,rep,name=approve_tools,json=approveTools,proto3" json:"approve_tools,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InteractionPolicy) Reset() {
+	*x = InteractionPolicy{}
+	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InteractionPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InteractionPolicy) ProtoMessage() {}
+
+func (x *InteractionPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InteractionPolicy.ProtoReflect.Descriptor instead.
+func (*InteractionPolicy) Descriptor() ([]byte, []int) {
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *InteractionPolicy) GetTrustWorkDir() bool {
+	if x != nil {
+		return x.TrustWorkDir
+	}
+	return false
+}
+
+func (x *InteractionPolicy) GetApproveTools() []string {
+	if x != nil {
+		return x.ApproveTools
+	}
+	return nil
+}
+
 // Response for CreateSession.
 type CreateSessionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1890,7 +1966,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +1978,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +1991,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{14}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -1943,7 +2019,7 @@ type BatchCreateSessionsRequest struct {
 
 func (x *BatchCreateSessionsRequest) Reset() {
 	*x = BatchCreateSessionsRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1955,7 +2031,7 @@ func (x *BatchCreateSessionsRequest) String() string {
 func (*BatchCreateSessionsRequest) ProtoMessage() {}
 
 func (x *BatchCreateSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +2044,7 @@ func (x *BatchCreateSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateSessionsRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{15}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BatchCreateSessionsRequest) GetRequests() []*CreateSessionRequest {
@@ -1994,7 +2070,7 @@ type BatchCreateResult struct {
 
 func (x *BatchCreateResult) Reset() {
 	*x = BatchCreateResult{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2082,7 @@ func (x *BatchCreateResult) String() string {
 func (*BatchCreateResult) ProtoMessage() {}
 
 func (x *BatchCreateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2095,7 @@ func (x *BatchCreateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateResult) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{16}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BatchCreateResult) GetResult() isBatchCreateResult_Result {
@@ -2080,7 +2156,7 @@ type BatchError struct {
 
 func (x *BatchError) Reset() {
 	*x = BatchError{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2168,7 @@ func (x *BatchError) String() string {
 func (*BatchError) ProtoMessage() {}
 
 func (x *BatchError) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2181,7 @@ func (x *BatchError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchError.ProtoReflect.Descriptor instead.
 func (*BatchError) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{17}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BatchError) GetCode() int32 {
@@ -2140,7 +2216,7 @@ type BatchCreateSessionsResponse struct {
 
 func (x *BatchCreateSessionsResponse) Reset() {
 	*x = BatchCreateSessionsResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2228,7 @@ func (x *BatchCreateSessionsResponse) String() string {
 func (*BatchCreateSessionsResponse) ProtoMessage() {}
 
 func (x *BatchCreateSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2241,7 @@ func (x *BatchCreateSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateSessionsResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{18}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BatchCreateSessionsResponse) GetResults() []*BatchCreateResult {
@@ -2186,7 +2262,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2198,7 +2274,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2211,7 +2287,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{19}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -2232,7 +2308,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2320,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2333,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{20}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -2288,7 +2364,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2376,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2389,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{21}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListSessionsRequest) GetStates() []SessionState {
@@ -2371,7 +2447,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2459,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2472,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{22}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -2426,7 +2502,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2514,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2527,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{23}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -2479,7 +2555,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +2567,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +2580,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{24}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteSessionResponse) GetSession() *Session {
@@ -2533,7 +2609,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2621,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2634,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{25}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SendMessageRequest) GetSessionId() string {
@@ -2613,7 +2689,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2625,7 +2701,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2638,7 +2714,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{26}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SendMessageResponse) GetSession() *Session {
@@ -2682,7 +2758,7 @@ type InterruptRequest struct {
 
 func (x *InterruptRequest) Reset() {
 	*x = InterruptRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +2770,7 @@ func (x *InterruptRequest) String() string {
 func (*InterruptRequest) ProtoMessage() {}
 
 func (x *InterruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +2783,7 @@ func (x *InterruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterruptRequest.ProtoReflect.Descriptor instead.
 func (*InterruptRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{27}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InterruptRequest) GetSessionId() string {
@@ -2737,7 +2813,7 @@ type InterruptResponse struct {
 
 func (x *InterruptResponse) Reset() {
 	*x = InterruptResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2825,7 @@ func (x *InterruptResponse) String() string {
 func (*InterruptResponse) ProtoMessage() {}
 
 func (x *InterruptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2838,7 @@ func (x *InterruptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterruptResponse.ProtoReflect.Descriptor instead.
 func (*InterruptResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{28}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *InterruptResponse) GetSession() *Session {
@@ -2792,7 +2868,7 @@ type EscapeRequest struct {
 
 func (x *EscapeRequest) Reset() {
 	*x = EscapeRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2880,7 @@ func (x *EscapeRequest) String() string {
 func (*EscapeRequest) ProtoMessage() {}
 
 func (x *EscapeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2893,7 @@ func (x *EscapeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscapeRequest.ProtoReflect.Descriptor instead.
 func (*EscapeRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{29}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *EscapeRequest) GetSessionId() string {
@@ -2847,7 +2923,7 @@ type EscapeResponse struct {
 
 func (x *EscapeResponse) Reset() {
 	*x = EscapeResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +2935,7 @@ func (x *EscapeResponse) String() string {
 func (*EscapeResponse) ProtoMessage() {}
 
 func (x *EscapeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +2948,7 @@ func (x *EscapeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscapeResponse.ProtoReflect.Descriptor instead.
 func (*EscapeResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{30}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EscapeResponse) GetSession() *Session {
@@ -2904,7 +2980,7 @@ type QuestionAnswer struct {
 
 func (x *QuestionAnswer) Reset() {
 	*x = QuestionAnswer{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +2992,7 @@ func (x *QuestionAnswer) String() string {
 func (*QuestionAnswer) ProtoMessage() {}
 
 func (x *QuestionAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3005,7 @@ func (x *QuestionAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionAnswer.ProtoReflect.Descriptor instead.
 func (*QuestionAnswer) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{31}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *QuestionAnswer) GetQuestion() string {
@@ -2972,7 +3048,7 @@ type AnswerQuestionRequest struct {
 
 func (x *AnswerQuestionRequest) Reset() {
 	*x = AnswerQuestionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3060,7 @@ func (x *AnswerQuestionRequest) String() string {
 func (*AnswerQuestionRequest) ProtoMessage() {}
 
 func (x *AnswerQuestionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3073,7 @@ func (x *AnswerQuestionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerQuestionRequest.ProtoReflect.Descriptor instead.
 func (*AnswerQuestionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{32}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AnswerQuestionRequest) GetSessionId() string {
@@ -3050,7 +3126,7 @@ type AnswerQuestionResponse struct {
 
 func (x *AnswerQuestionResponse) Reset() {
 	*x = AnswerQuestionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3138,7 @@ func (x *AnswerQuestionResponse) String() string {
 func (*AnswerQuestionResponse) ProtoMessage() {}
 
 func (x *AnswerQuestionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3151,7 @@ func (x *AnswerQuestionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerQuestionResponse.ProtoReflect.Descriptor instead.
 func (*AnswerQuestionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{33}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AnswerQuestionResponse) GetSession() *Session {
@@ -3120,7 +3196,7 @@ type ApprovePermissionRequest struct {
 
 func (x *ApprovePermissionRequest) Reset() {
 	*x = ApprovePermissionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3208,7 @@ func (x *ApprovePermissionRequest) String() string {
 func (*ApprovePermissionRequest) ProtoMessage() {}
 
 func (x *ApprovePermissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3221,7 @@ func (x *ApprovePermissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePermissionRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePermissionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{34}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ApprovePermissionRequest) GetSessionId() string {
@@ -3205,7 +3281,7 @@ type ApprovePermissionResponse struct {
 
 func (x *ApprovePermissionResponse) Reset() {
 	*x = ApprovePermissionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3293,7 @@ func (x *ApprovePermissionResponse) String() string {
 func (*ApprovePermissionResponse) ProtoMessage() {}
 
 func (x *ApprovePermissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3306,7 @@ func (x *ApprovePermissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePermissionResponse.ProtoReflect.Descriptor instead.
 func (*ApprovePermissionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{35}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ApprovePermissionResponse) GetSession() *Session {
@@ -3273,7 +3349,7 @@ type RejectPermissionRequest struct {
 
 func (x *RejectPermissionRequest) Reset() {
 	*x = RejectPermissionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +3361,7 @@ func (x *RejectPermissionRequest) String() string {
 func (*RejectPermissionRequest) ProtoMessage() {}
 
 func (x *RejectPermissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +3374,7 @@ func (x *RejectPermissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPermissionRequest.ProtoReflect.Descriptor instead.
 func (*RejectPermissionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{36}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RejectPermissionRequest) GetSessionId() string {
@@ -3351,7 +3427,7 @@ type RejectPermissionResponse struct {
 
 func (x *RejectPermissionResponse) Reset() {
 	*x = RejectPermissionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3363,7 +3439,7 @@ func (x *RejectPermissionResponse) String() string {
 func (*RejectPermissionResponse) ProtoMessage() {}
 
 func (x *RejectPermissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3376,7 +3452,7 @@ func (x *RejectPermissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPermissionResponse.ProtoReflect.Descriptor instead.
 func (*RejectPermissionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{37}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RejectPermissionResponse) GetSession() *Session {
@@ -3415,7 +3491,7 @@ type WaitSessionRequest struct {
 
 func (x *WaitSessionRequest) Reset() {
 	*x = WaitSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +3503,7 @@ func (x *WaitSessionRequest) String() string {
 func (*WaitSessionRequest) ProtoMessage() {}
 
 func (x *WaitSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +3516,7 @@ func (x *WaitSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitSessionRequest.ProtoReflect.Descriptor instead.
 func (*WaitSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{38}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WaitSessionRequest) GetSessionId() string {
@@ -3477,7 +3553,7 @@ type WaitSessionResponse struct {
 
 func (x *WaitSessionResponse) Reset() {
 	*x = WaitSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3489,7 +3565,7 @@ func (x *WaitSessionResponse) String() string {
 func (*WaitSessionResponse) ProtoMessage() {}
 
 func (x *WaitSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3502,7 +3578,7 @@ func (x *WaitSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitSessionResponse.ProtoReflect.Descriptor instead.
 func (*WaitSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{39}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WaitSessionResponse) GetSession() *Session {
@@ -3552,7 +3628,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3564,7 +3640,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3577,7 +3653,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{40}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SessionEvent) GetSessionId() string {
@@ -3677,7 +3753,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3689,7 +3765,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3702,7 +3778,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{41}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Heartbeat) GetCurrent() int64 {
@@ -3738,7 +3814,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3750,7 +3826,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3763,7 +3839,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{42}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -3818,7 +3894,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3830,7 +3906,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3843,7 +3919,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{43}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WatchSessionResponse) GetItem() isWatchSessionResponse_Item {
@@ -3924,7 +4000,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3936,7 +4012,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3949,7 +4025,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{44}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WatchEventsRequest) GetStartSequence() int64 {
@@ -4003,7 +4079,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4015,7 +4091,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4028,7 +4104,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{45}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -4105,7 +4181,7 @@ type TranscriptEntry struct {
 
 func (x *TranscriptEntry) Reset() {
 	*x = TranscriptEntry{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4117,7 +4193,7 @@ func (x *TranscriptEntry) String() string {
 func (*TranscriptEntry) ProtoMessage() {}
 
 func (x *TranscriptEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4130,7 +4206,7 @@ func (x *TranscriptEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEntry.ProtoReflect.Descriptor instead.
 func (*TranscriptEntry) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{46}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TranscriptEntry) GetUuid() string {
@@ -4227,7 +4303,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4239,7 +4315,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4252,7 +4328,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{47}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetTranscriptRequest) GetSessionId() string {
@@ -4298,7 +4374,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4310,7 +4386,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4323,7 +4399,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{48}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetTranscriptResponse) GetEntries() []*TranscriptEntry {
@@ -4362,7 +4438,7 @@ type CaptureScreenRequest struct {
 
 func (x *CaptureScreenRequest) Reset() {
 	*x = CaptureScreenRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4374,7 +4450,7 @@ func (x *CaptureScreenRequest) String() string {
 func (*CaptureScreenRequest) ProtoMessage() {}
 
 func (x *CaptureScreenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4387,7 +4463,7 @@ func (x *CaptureScreenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureScreenRequest.ProtoReflect.Descriptor instead.
 func (*CaptureScreenRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{49}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CaptureScreenRequest) GetSessionId() string {
@@ -4428,7 +4504,7 @@ type CaptureScreenResponse struct {
 
 func (x *CaptureScreenResponse) Reset() {
 	*x = CaptureScreenResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4440,7 +4516,7 @@ func (x *CaptureScreenResponse) String() string {
 func (*CaptureScreenResponse) ProtoMessage() {}
 
 func (x *CaptureScreenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4453,7 +4529,7 @@ func (x *CaptureScreenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureScreenResponse.ProtoReflect.Descriptor instead.
 func (*CaptureScreenResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{50}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CaptureScreenResponse) GetText() string {
@@ -4493,7 +4569,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4505,7 +4581,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4518,7 +4594,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{51}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{52}
 }
 
 // Response for GetServerInfo.
@@ -4552,7 +4628,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4564,7 +4640,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4577,7 +4653,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{52}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -4716,7 +4792,7 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x12$\n" +
 	"\x0eplan_file_path\x18\x02 \x01(\tR\fplanFilePath\",\n" +
 	"\fTrustContent\x12\x1c\n" +
-	"\tdirectory\x18\x01 \x01(\tR\tdirectory\"\xc6\a\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\"\xfb\a\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
@@ -4744,7 +4820,8 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\n" +
 	"cc_version\x18\x14 \x01(\tR\tccVersion\x124\n" +
 	"\x16last_assistant_message\x18\x15 \x01(\tR\x14lastAssistantMessage\x12#\n" +
-	"\rerror_message\x18\x16 \x01(\tR\ferrorMessage\x1a9\n" +
+	"\rerror_message\x18\x16 \x01(\tR\ferrorMessage\x123\n" +
+	"\x06policy\x18\x17 \x01(\v2\x1b.aegis.v1.InteractionPolicyR\x06policy\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"r\n" +
@@ -4754,7 +4831,7 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\n" +
 	"WaitResult\x12\x1c\n" +
 	"\tsatisfied\x18\x01 \x01(\bR\tsatisfied\x12)\n" +
-	"\x10matched_revision\x18\x02 \x01(\x03R\x0fmatchedRevision\"\x9f\x04\n" +
+	"\x10matched_revision\x18\x02 \x01(\x03R\x0fmatchedRevision\"\xd4\x04\n" +
 	"\x14CreateSessionRequest\x12\x19\n" +
 	"\bwork_dir\x18\x01 \x01(\tR\aworkDir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -4770,13 +4847,17 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x04wait\x18\n" +
 	" \x01(\v2\x15.aegis.v1.WaitOptionsR\x04wait\x12\x12\n" +
 	"\x04cols\x18\v \x01(\rR\x04cols\x12\x12\n" +
-	"\x04rows\x18\f \x01(\rR\x04rows\x1a6\n" +
+	"\x04rows\x18\f \x01(\rR\x04rows\x123\n" +
+	"\x06policy\x18\r \x01(\v2\x1b.aegis.v1.InteractionPolicyR\x06policy\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"{\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"^\n" +
+	"\x11InteractionPolicy\x12$\n" +
+	"\x0etrust_work_dir\x18\x01 \x01(\bR\ftrustWorkDir\x12#\n" +
+	"\rapprove_tools\x18\x02 \x03(\tR\fapproveTools\"{\n" +
 	"\x15CreateSessionResponse\x12+\n" +
 	"\asession\x18\x01 \x01(\v2\x11.aegis.v1.SessionR\asession\x125\n" +
 	"\vwait_result\x18\x02 \x01(\v2\x14.aegis.v1.WaitResultR\n" +
@@ -5100,7 +5181,7 @@ func file_aegis_v1_aegis_proto_rawDescGZIP() []byte {
 }
 
 var file_aegis_v1_aegis_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_aegis_v1_aegis_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_aegis_v1_aegis_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_aegis_v1_aegis_proto_goTypes = []any{
 	(SessionState)(0),                   // 0: aegis.v1.SessionState
 	(EvidenceSource)(0),                 // 1: aegis.v1.EvidenceSource
@@ -5125,61 +5206,62 @@ var file_aegis_v1_aegis_proto_goTypes = []any{
 	(*WaitOptions)(nil),                 // 20: aegis.v1.WaitOptions
 	(*WaitResult)(nil),                  // 21: aegis.v1.WaitResult
 	(*CreateSessionRequest)(nil),        // 22: aegis.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),       // 23: aegis.v1.CreateSessionResponse
-	(*BatchCreateSessionsRequest)(nil),  // 24: aegis.v1.BatchCreateSessionsRequest
-	(*BatchCreateResult)(nil),           // 25: aegis.v1.BatchCreateResult
-	(*BatchError)(nil),                  // 26: aegis.v1.BatchError
-	(*BatchCreateSessionsResponse)(nil), // 27: aegis.v1.BatchCreateSessionsResponse
-	(*GetSessionRequest)(nil),           // 28: aegis.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),          // 29: aegis.v1.GetSessionResponse
-	(*ListSessionsRequest)(nil),         // 30: aegis.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),        // 31: aegis.v1.ListSessionsResponse
-	(*DeleteSessionRequest)(nil),        // 32: aegis.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),       // 33: aegis.v1.DeleteSessionResponse
-	(*SendMessageRequest)(nil),          // 34: aegis.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),         // 35: aegis.v1.SendMessageResponse
-	(*InterruptRequest)(nil),            // 36: aegis.v1.InterruptRequest
-	(*InterruptResponse)(nil),           // 37: aegis.v1.InterruptResponse
-	(*EscapeRequest)(nil),               // 38: aegis.v1.EscapeRequest
-	(*EscapeResponse)(nil),              // 39: aegis.v1.EscapeResponse
-	(*QuestionAnswer)(nil),              // 40: aegis.v1.QuestionAnswer
-	(*AnswerQuestionRequest)(nil),       // 41: aegis.v1.AnswerQuestionRequest
-	(*AnswerQuestionResponse)(nil),      // 42: aegis.v1.AnswerQuestionResponse
-	(*ApprovePermissionRequest)(nil),    // 43: aegis.v1.ApprovePermissionRequest
-	(*ApprovePermissionResponse)(nil),   // 44: aegis.v1.ApprovePermissionResponse
-	(*RejectPermissionRequest)(nil),     // 45: aegis.v1.RejectPermissionRequest
-	(*RejectPermissionResponse)(nil),    // 46: aegis.v1.RejectPermissionResponse
-	(*WaitSessionRequest)(nil),          // 47: aegis.v1.WaitSessionRequest
-	(*WaitSessionResponse)(nil),         // 48: aegis.v1.WaitSessionResponse
-	(*SessionEvent)(nil),                // 49: aegis.v1.SessionEvent
-	(*Heartbeat)(nil),                   // 50: aegis.v1.Heartbeat
-	(*WatchSessionRequest)(nil),         // 51: aegis.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),        // 52: aegis.v1.WatchSessionResponse
-	(*WatchEventsRequest)(nil),          // 53: aegis.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),         // 54: aegis.v1.WatchEventsResponse
-	(*TranscriptEntry)(nil),             // 55: aegis.v1.TranscriptEntry
-	(*GetTranscriptRequest)(nil),        // 56: aegis.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil),       // 57: aegis.v1.GetTranscriptResponse
-	(*CaptureScreenRequest)(nil),        // 58: aegis.v1.CaptureScreenRequest
-	(*CaptureScreenResponse)(nil),       // 59: aegis.v1.CaptureScreenResponse
-	(*GetServerInfoRequest)(nil),        // 60: aegis.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),       // 61: aegis.v1.GetServerInfoResponse
-	nil,                                 // 62: aegis.v1.Session.LabelsEntry
-	nil,                                 // 63: aegis.v1.CreateSessionRequest.EnvEntry
-	nil,                                 // 64: aegis.v1.CreateSessionRequest.LabelsEntry
-	nil,                                 // 65: aegis.v1.ListSessionsRequest.LabelsEntry
-	nil,                                 // 66: aegis.v1.GetServerInfoResponse.SessionsByStateEntry
-	(*timestamppb.Timestamp)(nil),       // 67: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 68: google.protobuf.Duration
+	(*InteractionPolicy)(nil),           // 23: aegis.v1.InteractionPolicy
+	(*CreateSessionResponse)(nil),       // 24: aegis.v1.CreateSessionResponse
+	(*BatchCreateSessionsRequest)(nil),  // 25: aegis.v1.BatchCreateSessionsRequest
+	(*BatchCreateResult)(nil),           // 26: aegis.v1.BatchCreateResult
+	(*BatchError)(nil),                  // 27: aegis.v1.BatchError
+	(*BatchCreateSessionsResponse)(nil), // 28: aegis.v1.BatchCreateSessionsResponse
+	(*GetSessionRequest)(nil),           // 29: aegis.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),          // 30: aegis.v1.GetSessionResponse
+	(*ListSessionsRequest)(nil),         // 31: aegis.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),        // 32: aegis.v1.ListSessionsResponse
+	(*DeleteSessionRequest)(nil),        // 33: aegis.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),       // 34: aegis.v1.DeleteSessionResponse
+	(*SendMessageRequest)(nil),          // 35: aegis.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),         // 36: aegis.v1.SendMessageResponse
+	(*InterruptRequest)(nil),            // 37: aegis.v1.InterruptRequest
+	(*InterruptResponse)(nil),           // 38: aegis.v1.InterruptResponse
+	(*EscapeRequest)(nil),               // 39: aegis.v1.EscapeRequest
+	(*EscapeResponse)(nil),              // 40: aegis.v1.EscapeResponse
+	(*QuestionAnswer)(nil),              // 41: aegis.v1.QuestionAnswer
+	(*AnswerQuestionRequest)(nil),       // 42: aegis.v1.AnswerQuestionRequest
+	(*AnswerQuestionResponse)(nil),      // 43: aegis.v1.AnswerQuestionResponse
+	(*ApprovePermissionRequest)(nil),    // 44: aegis.v1.ApprovePermissionRequest
+	(*ApprovePermissionResponse)(nil),   // 45: aegis.v1.ApprovePermissionResponse
+	(*RejectPermissionRequest)(nil),     // 46: aegis.v1.RejectPermissionRequest
+	(*RejectPermissionResponse)(nil),    // 47: aegis.v1.RejectPermissionResponse
+	(*WaitSessionRequest)(nil),          // 48: aegis.v1.WaitSessionRequest
+	(*WaitSessionResponse)(nil),         // 49: aegis.v1.WaitSessionResponse
+	(*SessionEvent)(nil),                // 50: aegis.v1.SessionEvent
+	(*Heartbeat)(nil),                   // 51: aegis.v1.Heartbeat
+	(*WatchSessionRequest)(nil),         // 52: aegis.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),        // 53: aegis.v1.WatchSessionResponse
+	(*WatchEventsRequest)(nil),          // 54: aegis.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),         // 55: aegis.v1.WatchEventsResponse
+	(*TranscriptEntry)(nil),             // 56: aegis.v1.TranscriptEntry
+	(*GetTranscriptRequest)(nil),        // 57: aegis.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil),       // 58: aegis.v1.GetTranscriptResponse
+	(*CaptureScreenRequest)(nil),        // 59: aegis.v1.CaptureScreenRequest
+	(*CaptureScreenResponse)(nil),       // 60: aegis.v1.CaptureScreenResponse
+	(*GetServerInfoRequest)(nil),        // 61: aegis.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),       // 62: aegis.v1.GetServerInfoResponse
+	nil,                                 // 63: aegis.v1.Session.LabelsEntry
+	nil,                                 // 64: aegis.v1.CreateSessionRequest.EnvEntry
+	nil,                                 // 65: aegis.v1.CreateSessionRequest.LabelsEntry
+	nil,                                 // 66: aegis.v1.ListSessionsRequest.LabelsEntry
+	nil,                                 // 67: aegis.v1.GetServerInfoResponse.SessionsByStateEntry
+	(*timestamppb.Timestamp)(nil),       // 68: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 69: google.protobuf.Duration
 }
 var file_aegis_v1_aegis_proto_depIdxs = []int32{
 	1,   // 0: aegis.v1.Evidence.source:type_name -> aegis.v1.EvidenceSource
-	67,  // 1: aegis.v1.Evidence.observe_time:type_name -> google.protobuf.Timestamp
-	67,  // 2: aegis.v1.ExitInfo.exit_time:type_name -> google.protobuf.Timestamp
-	67,  // 3: aegis.v1.Stall.last_progress_time:type_name -> google.protobuf.Timestamp
-	68,  // 4: aegis.v1.Stall.threshold:type_name -> google.protobuf.Duration
+	68,  // 1: aegis.v1.Evidence.observe_time:type_name -> google.protobuf.Timestamp
+	68,  // 2: aegis.v1.ExitInfo.exit_time:type_name -> google.protobuf.Timestamp
+	68,  // 3: aegis.v1.Stall.last_progress_time:type_name -> google.protobuf.Timestamp
+	69,  // 4: aegis.v1.Stall.threshold:type_name -> google.protobuf.Duration
 	2,   // 5: aegis.v1.PendingInteraction.kind:type_name -> aegis.v1.InteractionKind
-	67,  // 6: aegis.v1.PendingInteraction.since:type_name -> google.protobuf.Timestamp
+	68,  // 6: aegis.v1.PendingInteraction.since:type_name -> google.protobuf.Timestamp
 	14,  // 7: aegis.v1.PendingInteraction.question:type_name -> aegis.v1.QuestionContent
 	16,  // 8: aegis.v1.PendingInteraction.permission:type_name -> aegis.v1.PermissionContent
 	17,  // 9: aegis.v1.PendingInteraction.plan:type_name -> aegis.v1.PlanContent
@@ -5188,120 +5270,122 @@ var file_aegis_v1_aegis_proto_depIdxs = []int32{
 	15,  // 12: aegis.v1.QuestionContent.questions:type_name -> aegis.v1.Question
 	13,  // 13: aegis.v1.Question.options:type_name -> aegis.v1.ChoiceOption
 	0,   // 14: aegis.v1.Session.state:type_name -> aegis.v1.SessionState
-	67,  // 15: aegis.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	67,  // 16: aegis.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	67,  // 17: aegis.v1.Session.state_since:type_name -> google.protobuf.Timestamp
+	68,  // 15: aegis.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 16: aegis.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	68,  // 17: aegis.v1.Session.state_since:type_name -> google.protobuf.Timestamp
 	9,   // 18: aegis.v1.Session.evidence:type_name -> aegis.v1.Evidence
 	12,  // 19: aegis.v1.Session.pending_interactions:type_name -> aegis.v1.PendingInteraction
-	62,  // 20: aegis.v1.Session.labels:type_name -> aegis.v1.Session.LabelsEntry
+	63,  // 20: aegis.v1.Session.labels:type_name -> aegis.v1.Session.LabelsEntry
 	10,  // 21: aegis.v1.Session.exit:type_name -> aegis.v1.ExitInfo
 	11,  // 22: aegis.v1.Session.stall:type_name -> aegis.v1.Stall
-	0,   // 23: aegis.v1.WaitOptions.states:type_name -> aegis.v1.SessionState
-	68,  // 24: aegis.v1.WaitOptions.timeout:type_name -> google.protobuf.Duration
-	63,  // 25: aegis.v1.CreateSessionRequest.env:type_name -> aegis.v1.CreateSessionRequest.EnvEntry
-	64,  // 26: aegis.v1.CreateSessionRequest.labels:type_name -> aegis.v1.CreateSessionRequest.LabelsEntry
-	20,  // 27: aegis.v1.CreateSessionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 28: aegis.v1.CreateSessionResponse.session:type_name -> aegis.v1.Session
-	21,  // 29: aegis.v1.CreateSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	22,  // 30: aegis.v1.BatchCreateSessionsRequest.requests:type_name -> aegis.v1.CreateSessionRequest
-	23,  // 31: aegis.v1.BatchCreateResult.response:type_name -> aegis.v1.CreateSessionResponse
-	26,  // 32: aegis.v1.BatchCreateResult.error:type_name -> aegis.v1.BatchError
-	25,  // 33: aegis.v1.BatchCreateSessionsResponse.results:type_name -> aegis.v1.BatchCreateResult
-	19,  // 34: aegis.v1.GetSessionResponse.session:type_name -> aegis.v1.Session
-	0,   // 35: aegis.v1.ListSessionsRequest.states:type_name -> aegis.v1.SessionState
-	65,  // 36: aegis.v1.ListSessionsRequest.labels:type_name -> aegis.v1.ListSessionsRequest.LabelsEntry
-	19,  // 37: aegis.v1.ListSessionsResponse.sessions:type_name -> aegis.v1.Session
-	19,  // 38: aegis.v1.DeleteSessionResponse.session:type_name -> aegis.v1.Session
-	3,   // 39: aegis.v1.SendMessageRequest.kind:type_name -> aegis.v1.MessageKind
-	20,  // 40: aegis.v1.SendMessageRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 41: aegis.v1.SendMessageResponse.session:type_name -> aegis.v1.Session
-	9,   // 42: aegis.v1.SendMessageResponse.delivery_evidence:type_name -> aegis.v1.Evidence
-	21,  // 43: aegis.v1.SendMessageResponse.wait_result:type_name -> aegis.v1.WaitResult
-	19,  // 44: aegis.v1.InterruptResponse.session:type_name -> aegis.v1.Session
-	19,  // 45: aegis.v1.EscapeResponse.session:type_name -> aegis.v1.Session
-	40,  // 46: aegis.v1.AnswerQuestionRequest.answers:type_name -> aegis.v1.QuestionAnswer
-	20,  // 47: aegis.v1.AnswerQuestionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 48: aegis.v1.AnswerQuestionResponse.session:type_name -> aegis.v1.Session
-	4,   // 49: aegis.v1.AnswerQuestionResponse.path:type_name -> aegis.v1.AnswerPath
-	21,  // 50: aegis.v1.AnswerQuestionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	5,   // 51: aegis.v1.ApprovePermissionRequest.scope:type_name -> aegis.v1.ApprovalScope
-	6,   // 52: aegis.v1.ApprovePermissionRequest.plan_mode:type_name -> aegis.v1.PlanApprovalMode
-	20,  // 53: aegis.v1.ApprovePermissionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 54: aegis.v1.ApprovePermissionResponse.session:type_name -> aegis.v1.Session
-	4,   // 55: aegis.v1.ApprovePermissionResponse.path:type_name -> aegis.v1.AnswerPath
-	21,  // 56: aegis.v1.ApprovePermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	20,  // 57: aegis.v1.RejectPermissionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 58: aegis.v1.RejectPermissionResponse.session:type_name -> aegis.v1.Session
-	4,   // 59: aegis.v1.RejectPermissionResponse.path:type_name -> aegis.v1.AnswerPath
-	21,  // 60: aegis.v1.RejectPermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	20,  // 61: aegis.v1.WaitSessionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 62: aegis.v1.WaitSessionResponse.session:type_name -> aegis.v1.Session
-	21,  // 63: aegis.v1.WaitSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	67,  // 64: aegis.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
-	7,   // 65: aegis.v1.SessionEvent.kind:type_name -> aegis.v1.EventKind
-	0,   // 66: aegis.v1.SessionEvent.state:type_name -> aegis.v1.SessionState
-	0,   // 67: aegis.v1.SessionEvent.previous_state:type_name -> aegis.v1.SessionState
-	9,   // 68: aegis.v1.SessionEvent.evidence:type_name -> aegis.v1.Evidence
-	12,  // 69: aegis.v1.SessionEvent.interaction:type_name -> aegis.v1.PendingInteraction
-	11,  // 70: aegis.v1.SessionEvent.stall:type_name -> aegis.v1.Stall
-	67,  // 71: aegis.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	0,   // 72: aegis.v1.WatchSessionRequest.until_states:type_name -> aegis.v1.SessionState
-	68,  // 73: aegis.v1.WatchSessionRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	19,  // 74: aegis.v1.WatchSessionResponse.snapshot:type_name -> aegis.v1.Session
-	49,  // 75: aegis.v1.WatchSessionResponse.event:type_name -> aegis.v1.SessionEvent
-	50,  // 76: aegis.v1.WatchSessionResponse.heartbeat:type_name -> aegis.v1.Heartbeat
-	0,   // 77: aegis.v1.WatchEventsRequest.states:type_name -> aegis.v1.SessionState
-	2,   // 78: aegis.v1.WatchEventsRequest.interaction_kinds:type_name -> aegis.v1.InteractionKind
-	68,  // 79: aegis.v1.WatchEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	49,  // 80: aegis.v1.WatchEventsResponse.event:type_name -> aegis.v1.SessionEvent
-	50,  // 81: aegis.v1.WatchEventsResponse.heartbeat:type_name -> aegis.v1.Heartbeat
-	67,  // 82: aegis.v1.TranscriptEntry.time:type_name -> google.protobuf.Timestamp
-	8,   // 83: aegis.v1.TranscriptEntry.kind:type_name -> aegis.v1.EntryKind
-	8,   // 84: aegis.v1.GetTranscriptRequest.kinds:type_name -> aegis.v1.EntryKind
-	55,  // 85: aegis.v1.GetTranscriptResponse.entries:type_name -> aegis.v1.TranscriptEntry
-	67,  // 86: aegis.v1.CaptureScreenResponse.capture_time:type_name -> google.protobuf.Timestamp
-	67,  // 87: aegis.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	68,  // 88: aegis.v1.GetServerInfoResponse.uptime:type_name -> google.protobuf.Duration
-	66,  // 89: aegis.v1.GetServerInfoResponse.sessions_by_state:type_name -> aegis.v1.GetServerInfoResponse.SessionsByStateEntry
-	22,  // 90: aegis.v1.SessionService.CreateSession:input_type -> aegis.v1.CreateSessionRequest
-	24,  // 91: aegis.v1.SessionService.BatchCreateSessions:input_type -> aegis.v1.BatchCreateSessionsRequest
-	28,  // 92: aegis.v1.SessionService.GetSession:input_type -> aegis.v1.GetSessionRequest
-	30,  // 93: aegis.v1.SessionService.ListSessions:input_type -> aegis.v1.ListSessionsRequest
-	32,  // 94: aegis.v1.SessionService.DeleteSession:input_type -> aegis.v1.DeleteSessionRequest
-	34,  // 95: aegis.v1.SessionService.SendMessage:input_type -> aegis.v1.SendMessageRequest
-	36,  // 96: aegis.v1.SessionService.Interrupt:input_type -> aegis.v1.InterruptRequest
-	38,  // 97: aegis.v1.SessionService.Escape:input_type -> aegis.v1.EscapeRequest
-	41,  // 98: aegis.v1.SessionService.AnswerQuestion:input_type -> aegis.v1.AnswerQuestionRequest
-	43,  // 99: aegis.v1.SessionService.ApprovePermission:input_type -> aegis.v1.ApprovePermissionRequest
-	45,  // 100: aegis.v1.SessionService.RejectPermission:input_type -> aegis.v1.RejectPermissionRequest
-	47,  // 101: aegis.v1.SessionService.WaitSession:input_type -> aegis.v1.WaitSessionRequest
-	51,  // 102: aegis.v1.SessionService.WatchSession:input_type -> aegis.v1.WatchSessionRequest
-	53,  // 103: aegis.v1.SessionService.WatchEvents:input_type -> aegis.v1.WatchEventsRequest
-	56,  // 104: aegis.v1.SessionService.GetTranscript:input_type -> aegis.v1.GetTranscriptRequest
-	58,  // 105: aegis.v1.SessionService.CaptureScreen:input_type -> aegis.v1.CaptureScreenRequest
-	60,  // 106: aegis.v1.SessionService.GetServerInfo:input_type -> aegis.v1.GetServerInfoRequest
-	23,  // 107: aegis.v1.SessionService.CreateSession:output_type -> aegis.v1.CreateSessionResponse
-	27,  // 108: aegis.v1.SessionService.BatchCreateSessions:output_type -> aegis.v1.BatchCreateSessionsResponse
-	29,  // 109: aegis.v1.SessionService.GetSession:output_type -> aegis.v1.GetSessionResponse
-	31,  // 110: aegis.v1.SessionService.ListSessions:output_type -> aegis.v1.ListSessionsResponse
-	33,  // 111: aegis.v1.SessionService.DeleteSession:output_type -> aegis.v1.DeleteSessionResponse
-	35,  // 112: aegis.v1.SessionService.SendMessage:output_type -> aegis.v1.SendMessageResponse
-	37,  // 113: aegis.v1.SessionService.Interrupt:output_type -> aegis.v1.InterruptResponse
-	39,  // 114: aegis.v1.SessionService.Escape:output_type -> aegis.v1.EscapeResponse
-	42,  // 115: aegis.v1.SessionService.AnswerQuestion:output_type -> aegis.v1.AnswerQuestionResponse
-	44,  // 116: aegis.v1.SessionService.ApprovePermission:output_type -> aegis.v1.ApprovePermissionResponse
-	46,  // 117: aegis.v1.SessionService.RejectPermission:output_type -> aegis.v1.RejectPermissionResponse
-	48,  // 118: aegis.v1.SessionService.WaitSession:output_type -> aegis.v1.WaitSessionResponse
-	52,  // 119: aegis.v1.SessionService.WatchSession:output_type -> aegis.v1.WatchSessionResponse
-	54,  // 120: aegis.v1.SessionService.WatchEvents:output_type -> aegis.v1.WatchEventsResponse
-	57,  // 121: aegis.v1.SessionService.GetTranscript:output_type -> aegis.v1.GetTranscriptResponse
-	59,  // 122: aegis.v1.SessionService.CaptureScreen:output_type -> aegis.v1.CaptureScreenResponse
-	61,  // 123: aegis.v1.SessionService.GetServerInfo:output_type -> aegis.v1.GetServerInfoResponse
-	107, // [107:124] is the sub-list for method output_type
-	90,  // [90:107] is the sub-list for method input_type
-	90,  // [90:90] is the sub-list for extension type_name
-	90,  // [90:90] is the sub-list for extension extendee
-	0,   // [0:90] is the sub-list for field type_name
+	23,  // 23: aegis.v1.Session.policy:type_name -> aegis.v1.InteractionPolicy
+	0,   // 24: aegis.v1.WaitOptions.states:type_name -> aegis.v1.SessionState
+	69,  // 25: aegis.v1.WaitOptions.timeout:type_name -> google.protobuf.Duration
+	64,  // 26: aegis.v1.CreateSessionRequest.env:type_name -> aegis.v1.CreateSessionRequest.EnvEntry
+	65,  // 27: aegis.v1.CreateSessionRequest.labels:type_name -> aegis.v1.CreateSessionRequest.LabelsEntry
+	20,  // 28: aegis.v1.CreateSessionRequest.wait:type_name -> aegis.v1.WaitOptions
+	23,  // 29: aegis.v1.CreateSessionRequest.policy:type_name -> aegis.v1.InteractionPolicy
+	19,  // 30: aegis.v1.CreateSessionResponse.session:type_name -> aegis.v1.Session
+	21,  // 31: aegis.v1.CreateSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	22,  // 32: aegis.v1.BatchCreateSessionsRequest.requests:type_name -> aegis.v1.CreateSessionRequest
+	24,  // 33: aegis.v1.BatchCreateResult.response:type_name -> aegis.v1.CreateSessionResponse
+	27,  // 34: aegis.v1.BatchCreateResult.error:type_name -> aegis.v1.BatchError
+	26,  // 35: aegis.v1.BatchCreateSessionsResponse.results:type_name -> aegis.v1.BatchCreateResult
+	19,  // 36: aegis.v1.GetSessionResponse.session:type_name -> aegis.v1.Session
+	0,   // 37: aegis.v1.ListSessionsRequest.states:type_name -> aegis.v1.SessionState
+	66,  // 38: aegis.v1.ListSessionsRequest.labels:type_name -> aegis.v1.ListSessionsRequest.LabelsEntry
+	19,  // 39: aegis.v1.ListSessionsResponse.sessions:type_name -> aegis.v1.Session
+	19,  // 40: aegis.v1.DeleteSessionResponse.session:type_name -> aegis.v1.Session
+	3,   // 41: aegis.v1.SendMessageRequest.kind:type_name -> aegis.v1.MessageKind
+	20,  // 42: aegis.v1.SendMessageRequest.wait:type_name -> aegis.v1.WaitOptions
+	19,  // 43: aegis.v1.SendMessageResponse.session:type_name -> aegis.v1.Session
+	9,   // 44: aegis.v1.SendMessageResponse.delivery_evidence:type_name -> aegis.v1.Evidence
+	21,  // 45: aegis.v1.SendMessageResponse.wait_result:type_name -> aegis.v1.WaitResult
+	19,  // 46: aegis.v1.InterruptResponse.session:type_name -> aegis.v1.Session
+	19,  // 47: aegis.v1.EscapeResponse.session:type_name -> aegis.v1.Session
+	41,  // 48: aegis.v1.AnswerQuestionRequest.answers:type_name -> aegis.v1.QuestionAnswer
+	20,  // 49: aegis.v1.AnswerQuestionRequest.wait:type_name -> aegis.v1.WaitOptions
+	19,  // 50: aegis.v1.AnswerQuestionResponse.session:type_name -> aegis.v1.Session
+	4,   // 51: aegis.v1.AnswerQuestionResponse.path:type_name -> aegis.v1.AnswerPath
+	21,  // 52: aegis.v1.AnswerQuestionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	5,   // 53: aegis.v1.ApprovePermissionRequest.scope:type_name -> aegis.v1.ApprovalScope
+	6,   // 54: aegis.v1.ApprovePermissionRequest.plan_mode:type_name -> aegis.v1.PlanApprovalMode
+	20,  // 55: aegis.v1.ApprovePermissionRequest.wait:type_name -> aegis.v1.WaitOptions
+	19,  // 56: aegis.v1.ApprovePermissionResponse.session:type_name -> aegis.v1.Session
+	4,   // 57: aegis.v1.ApprovePermissionResponse.path:type_name -> aegis.v1.AnswerPath
+	21,  // 58: aegis.v1.ApprovePermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	20,  // 59: aegis.v1.RejectPermissionRequest.wait:type_name -> aegis.v1.WaitOptions
+	19,  // 60: aegis.v1.RejectPermissionResponse.session:type_name -> aegis.v1.Session
+	4,   // 61: aegis.v1.RejectPermissionResponse.path:type_name -> aegis.v1.AnswerPath
+	21,  // 62: aegis.v1.RejectPermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	20,  // 63: aegis.v1.WaitSessionRequest.wait:type_name -> aegis.v1.WaitOptions
+	19,  // 64: aegis.v1.WaitSessionResponse.session:type_name -> aegis.v1.Session
+	21,  // 65: aegis.v1.WaitSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	68,  // 66: aegis.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	7,   // 67: aegis.v1.SessionEvent.kind:type_name -> aegis.v1.EventKind
+	0,   // 68: aegis.v1.SessionEvent.state:type_name -> aegis.v1.SessionState
+	0,   // 69: aegis.v1.SessionEvent.previous_state:type_name -> aegis.v1.SessionState
+	9,   // 70: aegis.v1.SessionEvent.evidence:type_name -> aegis.v1.Evidence
+	12,  // 71: aegis.v1.SessionEvent.interaction:type_name -> aegis.v1.PendingInteraction
+	11,  // 72: aegis.v1.SessionEvent.stall:type_name -> aegis.v1.Stall
+	68,  // 73: aegis.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	0,   // 74: aegis.v1.WatchSessionRequest.until_states:type_name -> aegis.v1.SessionState
+	69,  // 75: aegis.v1.WatchSessionRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	19,  // 76: aegis.v1.WatchSessionResponse.snapshot:type_name -> aegis.v1.Session
+	50,  // 77: aegis.v1.WatchSessionResponse.event:type_name -> aegis.v1.SessionEvent
+	51,  // 78: aegis.v1.WatchSessionResponse.heartbeat:type_name -> aegis.v1.Heartbeat
+	0,   // 79: aegis.v1.WatchEventsRequest.states:type_name -> aegis.v1.SessionState
+	2,   // 80: aegis.v1.WatchEventsRequest.interaction_kinds:type_name -> aegis.v1.InteractionKind
+	69,  // 81: aegis.v1.WatchEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	50,  // 82: aegis.v1.WatchEventsResponse.event:type_name -> aegis.v1.SessionEvent
+	51,  // 83: aegis.v1.WatchEventsResponse.heartbeat:type_name -> aegis.v1.Heartbeat
+	68,  // 84: aegis.v1.TranscriptEntry.time:type_name -> google.protobuf.Timestamp
+	8,   // 85: aegis.v1.TranscriptEntry.kind:type_name -> aegis.v1.EntryKind
+	8,   // 86: aegis.v1.GetTranscriptRequest.kinds:type_name -> aegis.v1.EntryKind
+	56,  // 87: aegis.v1.GetTranscriptResponse.entries:type_name -> aegis.v1.TranscriptEntry
+	68,  // 88: aegis.v1.CaptureScreenResponse.capture_time:type_name -> google.protobuf.Timestamp
+	68,  // 89: aegis.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	69,  // 90: aegis.v1.GetServerInfoResponse.uptime:type_name -> google.protobuf.Duration
+	67,  // 91: aegis.v1.GetServerInfoResponse.sessions_by_state:type_name -> aegis.v1.GetServerInfoResponse.SessionsByStateEntry
+	22,  // 92: aegis.v1.SessionService.CreateSession:input_type -> aegis.v1.CreateSessionRequest
+	25,  // 93: aegis.v1.SessionService.BatchCreateSessions:input_type -> aegis.v1.BatchCreateSessionsRequest
+	29,  // 94: aegis.v1.SessionService.GetSession:input_type -> aegis.v1.GetSessionRequest
+	31,  // 95: aegis.v1.SessionService.ListSessions:input_type -> aegis.v1.ListSessionsRequest
+	33,  // 96: aegis.v1.SessionService.DeleteSession:input_type -> aegis.v1.DeleteSessionRequest
+	35,  // 97: aegis.v1.SessionService.SendMessage:input_type -> aegis.v1.SendMessageRequest
+	37,  // 98: aegis.v1.SessionService.Interrupt:input_type -> aegis.v1.InterruptRequest
+	39,  // 99: aegis.v1.SessionService.Escape:input_type -> aegis.v1.EscapeRequest
+	42,  // 100: aegis.v1.SessionService.AnswerQuestion:input_type -> aegis.v1.AnswerQuestionRequest
+	44,  // 101: aegis.v1.SessionService.ApprovePermission:input_type -> aegis.v1.ApprovePermissionRequest
+	46,  // 102: aegis.v1.SessionService.RejectPermission:input_type -> aegis.v1.RejectPermissionRequest
+	48,  // 103: aegis.v1.SessionService.WaitSession:input_type -> aegis.v1.WaitSessionRequest
+	52,  // 104: aegis.v1.SessionService.WatchSession:input_type -> aegis.v1.WatchSessionRequest
+	54,  // 105: aegis.v1.SessionService.WatchEvents:input_type -> aegis.v1.WatchEventsRequest
+	57,  // 106: aegis.v1.SessionService.GetTranscript:input_type -> aegis.v1.GetTranscriptRequest
+	59,  // 107: aegis.v1.SessionService.CaptureScreen:input_type -> aegis.v1.CaptureScreenRequest
+	61,  // 108: aegis.v1.SessionService.GetServerInfo:input_type -> aegis.v1.GetServerInfoRequest
+	24,  // 109: aegis.v1.SessionService.CreateSession:output_type -> aegis.v1.CreateSessionResponse
+	28,  // 110: aegis.v1.SessionService.BatchCreateSessions:output_type -> aegis.v1.BatchCreateSessionsResponse
+	30,  // 111: aegis.v1.SessionService.GetSession:output_type -> aegis.v1.GetSessionResponse
+	32,  // 112: aegis.v1.SessionService.ListSessions:output_type -> aegis.v1.ListSessionsResponse
+	34,  // 113: aegis.v1.SessionService.DeleteSession:output_type -> aegis.v1.DeleteSessionResponse
+	36,  // 114: aegis.v1.SessionService.SendMessage:output_type -> aegis.v1.SendMessageResponse
+	38,  // 115: aegis.v1.SessionService.Interrupt:output_type -> aegis.v1.InterruptResponse
+	40,  // 116: aegis.v1.SessionService.Escape:output_type -> aegis.v1.EscapeResponse
+	43,  // 117: aegis.v1.SessionService.AnswerQuestion:output_type -> aegis.v1.AnswerQuestionResponse
+	45,  // 118: aegis.v1.SessionService.ApprovePermission:output_type -> aegis.v1.ApprovePermissionResponse
+	47,  // 119: aegis.v1.SessionService.RejectPermission:output_type -> aegis.v1.RejectPermissionResponse
+	49,  // 120: aegis.v1.SessionService.WaitSession:output_type -> aegis.v1.WaitSessionResponse
+	53,  // 121: aegis.v1.SessionService.WatchSession:output_type -> aegis.v1.WatchSessionResponse
+	55,  // 122: aegis.v1.SessionService.WatchEvents:output_type -> aegis.v1.WatchEventsResponse
+	58,  // 123: aegis.v1.SessionService.GetTranscript:output_type -> aegis.v1.GetTranscriptResponse
+	60,  // 124: aegis.v1.SessionService.CaptureScreen:output_type -> aegis.v1.CaptureScreenResponse
+	62,  // 125: aegis.v1.SessionService.GetServerInfo:output_type -> aegis.v1.GetServerInfoResponse
+	109, // [109:126] is the sub-list for method output_type
+	92,  // [92:109] is the sub-list for method input_type
+	92,  // [92:92] is the sub-list for extension type_name
+	92,  // [92:92] is the sub-list for extension extendee
+	0,   // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_aegis_v1_aegis_proto_init() }
@@ -5316,16 +5400,16 @@ func file_aegis_v1_aegis_proto_init() {
 		(*PendingInteraction_Plan)(nil),
 		(*PendingInteraction_Trust)(nil),
 	}
-	file_aegis_v1_aegis_proto_msgTypes[16].OneofWrappers = []any{
+	file_aegis_v1_aegis_proto_msgTypes[17].OneofWrappers = []any{
 		(*BatchCreateResult_Response)(nil),
 		(*BatchCreateResult_Error)(nil),
 	}
-	file_aegis_v1_aegis_proto_msgTypes[43].OneofWrappers = []any{
+	file_aegis_v1_aegis_proto_msgTypes[44].OneofWrappers = []any{
 		(*WatchSessionResponse_Snapshot)(nil),
 		(*WatchSessionResponse_Event)(nil),
 		(*WatchSessionResponse_Heartbeat)(nil),
 	}
-	file_aegis_v1_aegis_proto_msgTypes[45].OneofWrappers = []any{
+	file_aegis_v1_aegis_proto_msgTypes[46].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Heartbeat)(nil),
 	}
@@ -5335,7 +5419,7 @@ func file_aegis_v1_aegis_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aegis_v1_aegis_proto_rawDesc), len(file_aegis_v1_aegis_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -778,6 +778,7 @@ class Session(_message.Message):
     CC_VERSION_FIELD_NUMBER: _builtins.int
     LAST_ASSISTANT_MESSAGE_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Aegis session id (a UUID). Also the CC `--session-id` of the first conversation."""
     name: _builtins.str
@@ -838,6 +839,10 @@ class Session(_message.Message):
     def stall(self) -> Global___Stall:
         """Stall attribute (working without progress)."""
 
+    @_builtins.property
+    def policy(self) -> Global___InteractionPolicy:
+        """The auto-answer policy given at creation."""
+
     def __init__(
         self,
         *,
@@ -863,10 +868,11 @@ class Session(_message.Message):
         cc_version: _builtins.str = ...,
         last_assistant_message: _builtins.str = ...,
         error_message: _builtins.str = ...,
+        policy: Global___InteractionPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "evidence", b"evidence", "exit", b"exit", "stall", b"stall", "state_since", b"state_since", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "evidence", b"evidence", "exit", b"exit", "policy", b"policy", "stall", b"stall", "state_since", b"state_since", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cc_session_id", b"cc_session_id", "cc_version", b"cc_version", "create_time", b"create_time", "error_message", b"error_message", "evidence", b"evidence", "exit", b"exit", "id", b"id", "labels", b"labels", "last_assistant_message", b"last_assistant_message", "model", b"model", "name", b"name", "pending_interactions", b"pending_interactions", "permission_mode", b"permission_mode", "revision", b"revision", "stable", b"stable", "stall", b"stall", "state", b"state", "state_since", b"state_since", "tmux_pane", b"tmux_pane", "transcript_path", b"transcript_path", "update_time", b"update_time", "work_dir", b"work_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cc_session_id", b"cc_session_id", "cc_version", b"cc_version", "create_time", b"create_time", "error_message", b"error_message", "evidence", b"evidence", "exit", b"exit", "id", b"id", "labels", b"labels", "last_assistant_message", b"last_assistant_message", "model", b"model", "name", b"name", "pending_interactions", b"pending_interactions", "permission_mode", b"permission_mode", "policy", b"policy", "revision", b"revision", "stable", b"stable", "stall", b"stall", "state", b"state", "state_since", b"state_since", "tmux_pane", b"tmux_pane", "transcript_path", b"transcript_path", "update_time", b"update_time", "work_dir", b"work_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -986,6 +992,7 @@ class CreateSessionRequest(_message.Message):
     WAIT_FIELD_NUMBER: _builtins.int
     COLS_FIELD_NUMBER: _builtins.int
     ROWS_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
     work_dir: _builtins.str
     """Existing absolute directory to run CC in. Required."""
     name: _builtins.str
@@ -1020,6 +1027,10 @@ class CreateSessionRequest(_message.Message):
     def wait(self) -> Global___WaitOptions:
         """When set, wait for a stable state before returning."""
 
+    @_builtins.property
+    def policy(self) -> Global___InteractionPolicy:
+        """Explicit auto-answers for this session. Without one, nothing is ever answered for you."""
+
     def __init__(
         self,
         *,
@@ -1035,14 +1046,48 @@ class CreateSessionRequest(_message.Message):
         wait: Global___WaitOptions | None = ...,
         cols: _builtins.int = ...,
         rows: _builtins.int = ...,
+        policy: Global___InteractionPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["wait", b"wait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "wait", b"wait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "env", b"env", "extra_args", b"extra_args", "labels", b"labels", "model", b"model", "name", b"name", "permission_mode", b"permission_mode", "prompt", b"prompt", "request_id", b"request_id", "rows", b"rows", "wait", b"wait", "work_dir", b"work_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "env", b"env", "extra_args", b"extra_args", "labels", b"labels", "model", b"model", "name", b"name", "permission_mode", b"permission_mode", "policy", b"policy", "prompt", b"prompt", "request_id", b"request_id", "rows", b"rows", "wait", b"wait", "work_dir", b"work_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateSessionRequest: _TypeAlias = CreateSessionRequest  # noqa: Y015
+
+@_typing.final
+class InteractionPolicy(_message.Message):
+    """What Aegis may answer on its own for one session. Every auto-answer is recorded as an event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRUST_WORK_DIR_FIELD_NUMBER: _builtins.int
+    APPROVE_TOOLS_FIELD_NUMBER: _builtins.int
+    trust_work_dir: _builtins.bool
+    """Accept CC's workspace-trust dialog for `work_dir` (by keys, verified). While it does, the session
+    stays STARTING; if it cannot, the dialog is surfaced as TRUST_PROMPT.
+    """
+    @_builtins.property
+    def approve_tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tool names whose permission requests are approved once through the hook, e.g. "Read", "Write",
+        "Edit", "Bash", "WebFetch", "mcp__server__tool". Questions and plans are never auto-answered
+        (AskUserQuestion and ExitPlanMode are rejected here).
+        """
+
+    def __init__(
+        self,
+        *,
+        trust_work_dir: _builtins.bool = ...,
+        approve_tools: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve_tools", b"approve_tools", "trust_work_dir", b"trust_work_dir"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InteractionPolicy: _TypeAlias = InteractionPolicy  # noqa: Y015
 
 @_typing.final
 class CreateSessionResponse(_message.Message):
