@@ -279,7 +279,7 @@ impl Actor {
     ) -> bool {
         let policy = self.h.get().policy;
         let kind = interactions::kind_for_tool(&tool.tool_name);
-        let listed = policy.approve_tools.iter().any(|t| *t == tool.tool_name);
+        let listed = policy.approve_tools.contains(&tool.tool_name);
         if !listed || matches!(kind, InteractionKind::Question | InteractionKind::Plan) {
             return false;
         }
