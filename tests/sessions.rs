@@ -82,7 +82,8 @@ async fn interrupt_while_working(cc: Cc) {
         .await
         .unwrap()
         .into_inner();
-    let w = rig.wait_for(&s.id, sent.delivered_revision - 1, &[S::Working], 20).await;
+    assert!(sent.delivered_revision > s.revision);
+    let w = rig.wait_for(&s.id, s.revision, &[S::Working], 20).await;
     assert!(w.wait_result.unwrap().satisfied, "never WORKING");
     let r = rig
         .client

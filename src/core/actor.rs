@@ -327,7 +327,12 @@ impl Actor {
     async fn on_status(&mut self, file: StatusFile, at: Millis) {
         let ev = Evidence::status_file(format!("{:?}", file.status), at);
         match file.status {
-            CcStatus::Busy => self.fuser.hint(State::Working, ev),
+            CcStatus::Busy => {
+                // CC turned busy after our Enter: it took the prompt. Confirming here keeps MESSAGE_SENT
+                // ahead of the turn's own state changes whichever signal arrives first.
+                self.confirm_deliveries(|d| d.prompt_text.is_some(), ev.clone(), None).await;
+                self.fuser.hint(State::Working, ev)
+            }
             CcStatus::Idle => {
                 if self.waiting.is_none() {
                     self.fuser.hint(State::Idle, ev)
