@@ -32,7 +32,3 @@ pub fn to_status(e: CoreError) -> Status {
 pub fn invalid(field: &'static str, reason: &'static str, msg: impl Into<String>) -> Status {
     to_status(CoreError::invalid(field, reason, msg))
 }
-
-pub fn unimplemented(feature: &str) -> Status {
-    to_status(CoreError::unimplemented(feature))
-}

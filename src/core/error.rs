@@ -49,10 +49,6 @@ impl CoreError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, "INTERNAL", message)
     }
-    pub fn unimplemented(feature: &str) -> Self {
-        Self::new(ErrorKind::Unimplemented, "NOT_IMPLEMENTED", format!("{feature} is not implemented yet"))
-            .with("feature", feature)
-    }
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;

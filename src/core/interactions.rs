@@ -3,6 +3,7 @@
 //! scrolled off); the options come from the drawn dialog (exact labels, in screen order).
 use super::model::*;
 use crate::detect::dialog::{Dialog, MenuOption};
+use crate::detect::ScreenObservation;
 use serde_json::Value;
 
 /// A tool call CC asked permission for (PermissionRequest hook).
@@ -43,7 +44,7 @@ fn kind_for_state(state: State) -> Option<InteractionKind> {
 pub fn pending_for(
     state: State,
     waiting: Option<&PendingTool>,
-    screen: Option<&ScreenObservationRef>,
+    screen: Option<&ScreenObservation>,
     rec: &SessionRecord,
 ) -> Vec<Interaction> {
     let Some(kind) = kind_for_state(state) else {
@@ -102,8 +103,6 @@ pub fn pending_for(
     }
     vec![it]
 }
-
-pub type ScreenObservationRef = crate::detect::ScreenObservation;
 
 fn menu(options: &[MenuOption]) -> Vec<ChoiceOption> {
     options
