@@ -474,10 +474,18 @@ impl Reader {
             }
             let (tmux, tx) = (self.tmux.clone(), self.tx.clone());
             tokio::spawn(async move {
-                let (status, signal) = match tmux.pane_status(&pane_id).await {
-                    Ok(st) => (st.dead_status, st.dead_signal),
-                    Err(_) => (None, None),
-                };
+                // Under load tmux can reap the child late: look a few times (≈3.5 s more) before
+                // reporting the death without a status.
+                let (mut status, mut signal) = (None, None);
+                for delay_ms in [0, 500, 1000, 2000] {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    if let Ok(st) = tmux.pane_status(&pane_id).await {
+                        (status, signal) = (st.dead_status, st.dead_signal);
+                    }
+                    if status.is_some() || signal.is_some() {
+                        break;
+                    }
+                }
                 let _ = tx.send(TmuxEvent::PaneDied { pane_id, status, signal }).await;
             });
         }
