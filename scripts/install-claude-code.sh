@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs the pinned Claude Code CLI versions from npm into a per-user cache keyed by version,
-# and reuses an existing install. Prints "<version> <path to claude>" per version.
+# (default: every version in cc-versions) and reuses an existing install. Prints "<version> <path to claude>" per version.
 set -euo pipefail
-versions=("${@:-2.1.197 2.1.330}")
-[ $# -eq 0 ] && versions=(2.1.197 2.1.330)
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ $# -gt 0 ]; then versions=("$@"); else
+  # The supported list lives in one place: cc-versions at the repository root.
+  mapfile -t versions < <(grep -v '^#' "$here/cc-versions" | awk 'NF {print $1}')
+fi
 cache="${AEGIS_CC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aegis/claude-code}"
 for v in "${versions[@]}"; do
   dir="$cache/$v"

@@ -8,7 +8,7 @@ use pb::SessionState as S;
 use std::time::Duration;
 use tonic::Code;
 
-const CC: Cc = Cc::V330Fullscreen;
+const CC: Cc = Cc::NEWEST;
 
 /// Reads a watch until `stop` says so, the stream ends, or `limit` passes; returns the events.
 async fn collect(

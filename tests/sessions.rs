@@ -227,9 +227,14 @@ async fn trust_prompt_is_detected(cc: Cc) {
 }
 per_cc!(trust_prompt_is_detected);
 
+#[test]
+fn cc_variants_match_the_list() {
+    common::assert_variants_match_the_list();
+}
+
 #[tokio::test]
 async fn bad_input_gets_clear_errors() {
-    let mut rig = Rig::start(Cc::V330Fullscreen).await;
+    let mut rig = Rig::start(Cc::NEWEST).await;
     let mut req = rig.create_request("");
     req.work_dir = "/no/such/dir".into();
     let e = rig.client.create_session(req.clone()).await.unwrap_err();
@@ -271,7 +276,7 @@ async fn bad_input_gets_clear_errors() {
 
 #[tokio::test]
 async fn list_filters_and_pages() {
-    let mut rig = Rig::start(Cc::V330Fullscreen).await;
+    let mut rig = Rig::start(Cc::NEWEST).await;
     let mut ids = Vec::new();
     for i in 0..3 {
         let mut req = rig.create_request("");
@@ -312,7 +317,7 @@ async fn list_filters_and_pages() {
 
 #[tokio::test]
 async fn a_draft_typed_by_someone_else_is_never_submitted_with_our_text() {
-    let mut rig = Rig::start(Cc::V330Fullscreen).await;
+    let mut rig = Rig::start(Cc::NEWEST).await;
     let s = rig.create("", 60).await.session.unwrap();
     std::process::Command::new("tmux")
         .args(["-L", &rig.socket, "send-keys", "-t", &s.tmux_pane, "-l", "half-typed draft"])
@@ -332,7 +337,7 @@ async fn a_draft_typed_by_someone_else_is_never_submitted_with_our_text() {
 #[tokio::test]
 async fn batch_create_reports_each_result_or_error() {
     use pb::batch_create_result::Result as R;
-    let mut rig = Rig::start(Cc::V330Fullscreen).await;
+    let mut rig = Rig::start(Cc::NEWEST).await;
     let mut good = rig.create_request("");
     good.request_id = "batch-a".into();
     let mut bad = rig.create_request("");

@@ -456,6 +456,8 @@ impl SessionService for Service {
             sessions_live: live,
             state_dir: self.state_dir.clone(),
             sessions_by_state: by_state.into_iter().collect(),
+            cc_version_tested: crate::cc::versions::is_tested(self.mgr.cc_version()),
+            tested_cc_versions: crate::cc::versions::tested().iter().map(|t| t.version.to_string()).collect(),
         }))
     }
 }

@@ -54,7 +54,8 @@ pub fn argv(spec: &LaunchSpec) -> Vec<String> {
         hook_settings(spec.hook_url).to_string(),
     ];
     if !spec.name.is_empty() {
-        args.extend(["-n".into(), spec.name.into()]);
+        // One `--name=<value>` argument: a name that starts with "-" is never read as a flag.
+        args.push(format!("--name={}", spec.name));
     }
     if !spec.permission_mode.is_empty() {
         args.extend(["--permission-mode".into(), spec.permission_mode.into()]);

@@ -6,3 +6,4 @@ pub mod hook_payload;
 pub mod launch;
 pub mod status_file;
 pub mod transcript;
+pub mod versions;

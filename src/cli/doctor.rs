@@ -151,11 +151,22 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
                     level: Level::Fail,
                     detail: format!("not found or not runnable: {:?}", info.cc_binary),
                 }
+            } else if !info.cc_version_tested {
+                Check {
+                    name: "claude code",
+                    level: Level::Warn,
+                    detail: format!(
+                        "{} ({}) is not a tested version (tested: {})",
+                        info.cc_version,
+                        info.cc_binary,
+                        info.tested_cc_versions.join(", ")
+                    ),
+                }
             } else {
                 Check {
                     name: "claude code",
                     level: Level::Ok,
-                    detail: format!("{} ({})", info.cc_version, info.cc_binary),
+                    detail: format!("{} ({}), a tested version", info.cc_version, info.cc_binary),
                 }
             });
             checks.push(state_dir_check(&info.state_dir, local));

@@ -14,12 +14,46 @@ fn ok_chars(s: &str, extra: &str) -> bool {
     s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
 }
 
+/// Longest session name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// Characters that would make a name lie on a screen or in a log: C0/C1 controls and DEL, bidi
+/// overrides and isolates, zero-width characters, line/paragraph separators and the BOM.
+fn invisible_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+}
+
+/// A name is a label for people: any printable Unicode text (spaces, `#`, accents, CJK…) up to
+/// `MAX_NAME_CHARS`, without control or invisible characters and without surrounding spaces. It only
+/// ever travels as one argv entry or as data (never a tmux target or format), so nothing in it is
+/// interpreted anywhere.
+pub fn name(name: &str) -> CoreResult<()> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    let n = name.chars().count();
+    let why = if n > MAX_NAME_CHARS {
+        Some(format!("name is {n} characters; at most {MAX_NAME_CHARS}"))
+    } else if let Some((i, c)) = name.char_indices().find(|(_, c)| invisible_or_control(*c)) {
+        Some(format!("name has the control or invisible character U+{:04X} at byte {i}", c as u32))
+    } else if name.trim() != name {
+        Some("name starts or ends with white space".to_string())
+    } else if uuid::Uuid::parse_str(name).is_ok() {
+        Some("name looks like a session id".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(CoreError::invalid("name", "INVALID_NAME", why)),
+        None => Ok(()),
+    }
+}
+
 /// Validates a create request; returns the canonical work dir.
 pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
     let wd = work_dir(&p.work_dir)?;
-    if !p.name.is_empty() && (p.name.len() > 64 || !ok_chars(&p.name, "._-")) {
-        return Err(CoreError::invalid("name", "INVALID_NAME", "name must be 1-64 characters of [A-Za-z0-9._-]"));
-    }
+    name(&p.name)?;
     if !p.permission_mode.is_empty() && !PERMISSION_MODES.contains(&p.permission_mode.as_str()) {
         return Err(CoreError::invalid(
             "permission_mode",
@@ -159,7 +193,26 @@ mod tests {
         p.extra_args = vec!["--settings={}".into()];
         assert_eq!(create(&p).unwrap_err().reason, "EXTRA_ARG_RESERVED");
         p.extra_args.clear();
-        p.name = "bad name;".into();
+        for good in ["impl-#123", "review PR 456", "tâche-é", "fix ci", "-n", "日本語のセッション", "a;$(rm -rf /)`x`"]
+        {
+            p.name = good.into();
+            assert!(create(&p).is_ok(), "{good:?}");
+        }
+        let long = "é".repeat(MAX_NAME_CHARS + 1);
+        for bad in [
+            "tab\there",
+            "new\nline",
+            "esc\u{1b}[31m",
+            "del\u{7f}",
+            "rtl\u{202E}txt",
+            "zw\u{200B}j",
+            " padded",
+            long.as_str(),
+        ] {
+            p.name = bad.into();
+            assert_eq!(create(&p).unwrap_err().reason, "INVALID_NAME", "{bad:?}");
+        }
+        p.name = uuid::Uuid::new_v4().to_string();
         assert_eq!(create(&p).unwrap_err().reason, "INVALID_NAME");
         p.name.clear();
         p.env.insert("1BAD".into(), "x".into());

@@ -15,20 +15,27 @@ use tonic::transport::Channel;
 
 pub const API_KEY: &str = "sk-ant-test-key-000000000000";
 
-/// Which CC build and renderer a test runs against.
+/// Which CC build and renderer a test runs against: one entry of `cc-versions` (the supported list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cc {
-    V197,
-    V330Fullscreen,
-    V330Classic,
+pub struct Cc {
+    pub version: &'static str,
+    pub renderer: &'static str,
 }
 
 impl Cc {
+    pub const V197: Cc = Cc { version: "2.1.197", renderer: "classic" };
+    pub const V330_FULLSCREEN: Cc = Cc { version: "2.1.330", renderer: "fullscreen" };
+    pub const V330_CLASSIC: Cc = Cc { version: "2.1.330", renderer: "classic" };
+    pub const V332_FULLSCREEN: Cc = Cc { version: "2.1.332", renderer: "fullscreen" };
+    pub const V332_CLASSIC: Cc = Cc { version: "2.1.332", renderer: "classic" };
+    /// The newest tested version in its default renderer: suites that test Aegis itself, not CC.
+    pub const NEWEST: Cc = Cc::V332_FULLSCREEN;
+    /// Every (version, renderer) `per_cc!` generates a test for; `cc_variants_match_the_list` holds it
+    /// to `cc-versions`.
+    pub const ALL: [Cc; 5] = [Cc::V197, Cc::V330_FULLSCREEN, Cc::V330_CLASSIC, Cc::V332_FULLSCREEN, Cc::V332_CLASSIC];
+
     pub fn version(self) -> &'static str {
-        match self {
-            Cc::V197 => "2.1.197",
-            _ => "2.1.330",
-        }
+        self.version
     }
 
     /// The pinned binary, installed by scripts/install-claude-code.sh (AEGIS_CC_CACHE or ~/.cache).
@@ -49,12 +56,41 @@ impl Cc {
         bin
     }
 
+    /// Whether this is a non-default renderer that must be forced.
+    fn forced_classic(self) -> bool {
+        let default = aegis::cc::versions::tested()
+            .into_iter()
+            .find(|t| t.version == self.version)
+            .and_then(|t| t.renderers.first().copied());
+        self.renderer == "classic" && default != Some("classic")
+    }
+
     /// Extra environment for CC: the classic renderer is forced with its documented switch.
     pub fn env(self) -> Vec<(&'static str, &'static str)> {
-        match self {
-            Cc::V330Classic => vec![("CLAUDE_CODE_DISABLE_ALTERNATE_SCREEN", "1")],
-            _ => vec![],
+        if self.forced_classic() {
+            vec![("CLAUDE_CODE_DISABLE_ALTERNATE_SCREEN", "1")]
+        } else {
+            vec![]
         }
+    }
+}
+
+/// Realistic session names (what orchestrators and people use): `#`, spaces, non-ASCII, 40 characters.
+pub const NAMES: &[&str] = &["impl-#123", "review PR 456", "tâche-é", "fix ci: flaky build on main (ünïcode) 40"];
+
+/// A realistic, unique name for one e2e session: one of `NAMES` with a short unique tail.
+pub fn realistic_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let i = N.fetch_add(1, Ordering::Relaxed);
+    let tail = &uuid::Uuid::new_v4().simple().to_string()[..4];
+    let base = NAMES[i % NAMES.len()];
+    if base.chars().count() >= 40 {
+        // Keep the 40-character one exactly 40 characters long.
+        let keep: String = base.chars().take(35).collect();
+        format!("{keep} {tail}")
+    } else {
+        format!("{base} {tail}")
     }
 }
 
@@ -204,6 +240,8 @@ impl Rig {
             self.cc.env().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         pb::CreateSessionRequest {
             work_dir: self.work_dir(),
+            // Every e2e session carries a realistic name (`#`, spaces, non-ASCII), as users name them.
+            name: realistic_name(),
             prompt: prompt.into(),
             // 2.1.330 defaults to auto mode; pin the manual mode so both versions behave alike.
             permission_mode: "default".into(),
@@ -331,7 +369,7 @@ impl Drop for Rig {
     }
 }
 
-/// Generates one #[tokio::test] per CC build/renderer from an async fn taking `Cc`.
+/// Generates one #[tokio::test] per CC build/renderer of `cc-versions` from an async fn taking `Cc`.
 #[macro_export]
 macro_rules! per_cc {
     ($name:ident) => {
@@ -343,12 +381,33 @@ macro_rules! per_cc {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn cc_2_1_330_fullscreen() {
-                super::$name(common::Cc::V330Fullscreen).await
+                super::$name(common::Cc::V330_FULLSCREEN).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn cc_2_1_330_classic() {
-                super::$name(common::Cc::V330Classic).await
+                super::$name(common::Cc::V330_CLASSIC).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cc_2_1_332_fullscreen() {
+                super::$name(common::Cc::V332_FULLSCREEN).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cc_2_1_332_classic() {
+                super::$name(common::Cc::V332_CLASSIC).await
             }
         }
     };
+}
+
+/// `per_cc!` and `Cc::ALL` cover exactly the supported list in `cc-versions`.
+pub fn assert_variants_match_the_list() {
+    let mut listed: Vec<(String, String)> = aegis::cc::versions::tested()
+        .into_iter()
+        .flat_map(|t| t.renderers.into_iter().map(move |r| (t.version.to_string(), r.to_string())))
+        .collect();
+    let mut ours: Vec<(String, String)> =
+        Cc::ALL.iter().map(|c| (c.version.to_string(), c.renderer.to_string())).collect();
+    listed.sort();
+    ours.sort();
+    assert_eq!(ours, listed, "tests/common Cc::ALL and per_cc! must match cc-versions");
 }

@@ -4622,8 +4622,12 @@ type GetServerInfoResponse struct {
 	StateDir string `protobuf:"bytes,10,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
 	// Live session counts by state name.
 	SessionsByState map[string]int64 `protobuf:"bytes,11,rep,name=sessions_by_state,json=sessionsByState,proto3" json:"sessions_by_state,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Whether `cc_version` is one of the versions Aegis is tested against (`tested_cc_versions`).
+	CcVersionTested bool `protobuf:"varint,12,opt,name=cc_version_tested,json=ccVersionTested,proto3" json:"cc_version_tested,omitempty"`
+	// The Claude Code versions this build was tested against.
+	TestedCcVersions []string `protobuf:"bytes,13,rep,name=tested_cc_versions,json=testedCcVersions,proto3" json:"tested_cc_versions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetServerInfoResponse) Reset() {
@@ -4729,6 +4733,20 @@ func (x *GetServerInfoResponse) GetStateDir() string {
 func (x *GetServerInfoResponse) GetSessionsByState() map[string]int64 {
 	if x != nil {
 		return x.SessionsByState
+	}
+	return nil
+}
+
+func (x *GetServerInfoResponse) GetCcVersionTested() bool {
+	if x != nil {
+		return x.CcVersionTested
+	}
+	return false
+}
+
+func (x *GetServerInfoResponse) GetTestedCcVersions() []string {
+	if x != nil {
+		return x.TestedCcVersions
 	}
 	return nil
 }
@@ -5060,7 +5078,7 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x04cols\x18\x02 \x01(\x05R\x04cols\x12\x12\n" +
 	"\x04rows\x18\x03 \x01(\x05R\x04rows\x12=\n" +
 	"\fcapture_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcaptureTime\"\x16\n" +
-	"\x14GetServerInfoRequest\"\xae\x04\n" +
+	"\x14GetServerInfoRequest\"\x88\x05\n" +
 	"\x15GetServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
@@ -5076,7 +5094,9 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\rsessions_live\x18\t \x01(\x03R\fsessionsLive\x12\x1b\n" +
 	"\tstate_dir\x18\n" +
 	" \x01(\tR\bstateDir\x12`\n" +
-	"\x11sessions_by_state\x18\v \x03(\v24.aegis.v1.GetServerInfoResponse.SessionsByStateEntryR\x0fsessionsByState\x1aB\n" +
+	"\x11sessions_by_state\x18\v \x03(\v24.aegis.v1.GetServerInfoResponse.SessionsByStateEntryR\x0fsessionsByState\x12*\n" +
+	"\x11cc_version_tested\x18\f \x01(\bR\x0fccVersionTested\x12,\n" +
+	"\x12tested_cc_versions\x18\r \x03(\tR\x10testedCcVersions\x1aB\n" +
 	"\x14SessionsByStateEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\xab\x03\n" +

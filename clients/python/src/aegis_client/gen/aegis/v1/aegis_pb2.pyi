@@ -2441,6 +2441,8 @@ class GetServerInfoResponse(_message.Message):
     SESSIONS_LIVE_FIELD_NUMBER: _builtins.int
     STATE_DIR_FIELD_NUMBER: _builtins.int
     SESSIONS_BY_STATE_FIELD_NUMBER: _builtins.int
+    CC_VERSION_TESTED_FIELD_NUMBER: _builtins.int
+    TESTED_CC_VERSIONS_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """Aegis version."""
     cc_version: _builtins.str
@@ -2457,6 +2459,8 @@ class GetServerInfoResponse(_message.Message):
     """Live sessions."""
     state_dir: _builtins.str
     """State directory."""
+    cc_version_tested: _builtins.bool
+    """Whether `cc_version` is one of the versions Aegis is tested against (`tested_cc_versions`)."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Server start time."""
@@ -2468,6 +2472,10 @@ class GetServerInfoResponse(_message.Message):
     @_builtins.property
     def sessions_by_state(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Live session counts by state name."""
+
+    @_builtins.property
+    def tested_cc_versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The Claude Code versions this build was tested against."""
 
     def __init__(
         self,
@@ -2483,10 +2491,12 @@ class GetServerInfoResponse(_message.Message):
         sessions_live: _builtins.int = ...,
         state_dir: _builtins.str = ...,
         sessions_by_state: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        cc_version_tested: _builtins.bool = ...,
+        tested_cc_versions: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time", "uptime", b"uptime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cc_binary", b"cc_binary", "cc_version", b"cc_version", "sessions_by_state", b"sessions_by_state", "sessions_live", b"sessions_live", "sessions_total", b"sessions_total", "start_time", b"start_time", "state_dir", b"state_dir", "tmux_socket", b"tmux_socket", "tmux_version", b"tmux_version", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cc_binary", b"cc_binary", "cc_version", b"cc_version", "cc_version_tested", b"cc_version_tested", "sessions_by_state", b"sessions_by_state", "sessions_live", b"sessions_live", "sessions_total", b"sessions_total", "start_time", b"start_time", "state_dir", b"state_dir", "tested_cc_versions", b"tested_cc_versions", "tmux_socket", b"tmux_socket", "tmux_version", b"tmux_version", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
