@@ -45,6 +45,10 @@ pub(crate) struct Actor {
     error_text: String,
     /// Automatic trust under the session policy: not tried / under way / failed.
     auto_trust: AutoTrust,
+    /// A session created with a prompt shows no stable ready state before that prompt's turn ran: until
+    /// CC took the prompt, a ready screen is still STARTING. Bounded: if CC stays ready without taking
+    /// it, the ready state is reported at this deadline.
+    first_prompt_deadline: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,8 @@ enum AutoTrust {
 
 /// Longest wait for the transcript to record a turn's end (it lags the screen by 50–170 ms).
 const TRANSCRIPT_HOLD: Duration = Duration::from_millis(1500);
+/// Longest a ready CC may sit without taking the first prompt before its ready state is reported.
+const FIRST_PROMPT_LIMIT: Duration = Duration::from_secs(20);
 
 impl Actor {
     pub(crate) fn new(mgr: Arc<Manager>, h: Arc<SessionHandle>) -> Actor {
@@ -83,6 +89,7 @@ impl Actor {
             grace_timer: None,
             error_text: String::new(),
             auto_trust: AutoTrust::NotTried,
+            first_prompt_deadline: None,
         }
     }
 
@@ -108,6 +115,12 @@ impl Actor {
                 _ = sleep_until_opt(self.hold_until) => {
                     self.turn_open = false;
                     self.hold_until = None;
+                    self.reevaluate().await;
+                }
+                _ = sleep_until_opt(self.first_prompt_deadline) => {
+                    tracing::warn!(session = %self.h.id, "CC is ready but did not take its first prompt");
+                    self.deliveries.retain(|d| d.screen_ok);
+                    self.first_prompt_deadline = None;
                     self.reevaluate().await;
                 }
             }
@@ -158,6 +171,11 @@ impl Actor {
             Signal::Status { file, at } => self.on_status(file, at).await,
             Signal::TranscriptChanged => self.on_transcript().await,
             Signal::ExpectDelivery(d) => self.deliveries.push(d),
+            Signal::Interrupting => {
+                self.turn_open = false;
+                self.hold_until = None;
+                self.fuser.clear_hint();
+            }
             Signal::AutoTrustFailed => {
                 self.auto_trust = AutoTrust::Failed;
                 self.reevaluate().await;
@@ -330,11 +348,15 @@ impl Actor {
             CcStatus::Busy => {
                 // CC turned busy after our Enter: it took the prompt. Confirming here keeps MESSAGE_SENT
                 // ahead of the turn's own state changes whichever signal arrives first.
-                self.confirm_deliveries(|d| d.prompt_text.is_some(), ev.clone(), None).await;
+                // Not the first prompt (given on CC's command line): CC is busy at start-up before it
+                // took that one.
+                self.confirm_deliveries(|d| d.prompt_text.is_some() && d.screen_ok, ev.clone(), None).await;
                 self.fuser.hint(State::Working, ev)
             }
             CcStatus::Idle => {
-                if self.waiting.is_none() {
+                // "idle" is the ready family; an API error of this turn (StopFailure, the transcript)
+                // is finer and stays until the next prompt.
+                if self.waiting.is_none() && self.fuser.hint_state() != Some(State::Error) {
                     self.fuser.hint(State::Idle, ev)
                 }
             }
@@ -359,6 +381,7 @@ impl Actor {
                 match sig {
                     TurnSignal::TurnEnded { .. } | TurnSignal::Interrupted => self.turn_open = false,
                     TurnSignal::PromptSubmitted { text, .. } => {
+                        self.turn_open = true;
                         let ev = Evidence::transcript("user", at);
                         self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(text)).await;
                     }
@@ -498,6 +521,17 @@ impl Actor {
             v.evidence.detail = "workspace-trust dialog: accepting it by the session policy".into();
         }
         let ready = matches!(v.state, State::Idle | State::Error);
+        if ready && self.deliveries.iter().any(|d| !d.screen_ok) {
+            // Created with a prompt that CC has not taken yet: not ready for the caller.
+            if self.first_prompt_deadline.is_none() {
+                self.first_prompt_deadline = Some(tokio::time::Instant::now() + FIRST_PROMPT_LIMIT);
+            }
+            v.state = State::Starting;
+            v.error_message.clear();
+            v.evidence.detail = "CC is ready; its first prompt is not submitted yet".into();
+        } else if !ready {
+            self.first_prompt_deadline = None;
+        }
         let busy = matches!(rec.state, State::Working | State::Compacting | State::RateLimited);
         if ready && busy && self.turn_open && self.tail.is_some() {
             if self.hold_until.is_none() {
@@ -512,13 +546,21 @@ impl Actor {
             let stall_reset = v.state != State::Working && rec.stall.stalled;
             let (state, msg, pend, evidence) = (v.state, v.error_message.clone(), pending.clone(), v.evidence.clone());
             let exit = if state == State::Exited { self.exit_info.clone() } else { None };
-            let detail = format!("{} -> {}", rec.state.name(), v.state.name());
+            // STATE_CHANGED only when the state changes; a new error/retry text alone is UPDATED.
+            let (kind, detail) = if v.state != rec.state {
+                (EventKind::StateChanged, format!("{} -> {}", rec.state.name(), v.state.name()))
+            } else {
+                (EventKind::Updated, format!("{}: {}", v.state.name(), v.error_message))
+            };
+            let changed = v.state != rec.state;
             let r = self
                 .mgr
-                .emit(&self.h, EventKind::StateChanged, v.evidence.clone(), detail, None, move |r| {
+                .emit(&self.h, kind, v.evidence.clone(), detail, None, move |r| {
+                    if changed {
+                        r.state_since = now_ms();
+                    }
                     r.state = state;
                     r.evidence = evidence;
-                    r.state_since = now_ms();
                     r.error_message = msg;
                     r.pending = pend;
                     if exit.is_some() {

@@ -124,6 +124,17 @@ impl Fuser {
         self.hint = Some(Hint { state, evidence });
     }
 
+    /// The state of the current push hint, if any.
+    pub fn hint_state(&self) -> Option<State> {
+        self.hint.as_ref().map(|h| h.state)
+    }
+
+    /// Drops the push hint, so the next screen decides at once (after Aegis itself sent an interrupt,
+    /// an older "working" hint must not hold the idle box back for its grace period).
+    pub fn clear_hint(&mut self) {
+        self.hint = None;
+    }
+
     pub fn exit(&mut self, evidence: Evidence) {
         if self.exit.is_none() {
             self.exit = Some(evidence);
@@ -148,7 +159,11 @@ impl Fuser {
                 let ev = Evidence::screen(obs.markers.clone(), *at);
                 let msg = match s {
                     State::Error => obs.last_error.clone().unwrap_or_default(),
-                    State::RateLimited => obs.spinner.clone().unwrap_or_default(),
+                    // Without the countdown: the message changes per attempt, not per second.
+                    State::RateLimited => match &obs.retry {
+                        Some(r) => format!("{} · attempt {}/{}", r.label, r.attempt, r.max_attempts),
+                        None => obs.spinner.clone().unwrap_or_default(),
+                    },
                     _ => String::new(),
                 };
                 (s, ev, msg, *at)

@@ -29,6 +29,9 @@ pub enum Signal {
     AnswerHook { id: String, decision: Value, reply: oneshot::Sender<bool> },
     /// Let the held hook of `id` go without a decision (the answer went in by keys).
     ReleaseHook { id: String },
+    /// Aegis is about to send Ctrl-C / Esc: the turn ends by the user's hand, so CC writes no turn end
+    /// to wait for, and an older "working" hint must not hold the idle box back.
+    Interrupting,
     /// The policy's automatic trust of the work dir could not be applied: surface the dialog.
     AutoTrustFailed,
     /// Stop the actor (delete / shutdown).

@@ -312,6 +312,10 @@ impl Manager {
         mutate: impl FnOnce(&mut SessionRecord),
     ) -> CoreResult<Event> {
         let mut rec = h.record.lock().await;
+        if rec.state == State::Exited && matches!(kind, EventKind::StateChanged | EventKind::Deleted) {
+            // Exactly one exit: whichever of delete, pane death, window loss came first made it.
+            return Err(CoreError::new(ErrorKind::FailedPrecondition, "SESSION_EXITED", "the session already ended"));
+        }
         let mut next = rec.clone();
         mutate(&mut next);
         next.revision += 1;
@@ -455,21 +459,27 @@ impl Manager {
         if rec.state == State::Exited {
             return Ok(rec);
         }
+        // The actor stops first, so the window's death below is not reported as a second exit.
+        h.signal(Signal::Stop);
         if !rec.tmux_window.is_empty() {
             // A window that is already gone is fine: the goal is that it does not exist.
             let _ = self.tmux.kill_window(&rec.tmux_window).await;
         }
-        h.signal(Signal::Stop);
         let exit = ExitInfo { status: None, signal: None, reason: "deleted".into(), at: now_ms() };
-        self.emit(&h, EventKind::Deleted, Evidence::api("DeleteSession"), "deleted".into(), None, move |r| {
-            r.state = State::Exited;
-            r.evidence = Evidence::api("DeleteSession");
-            r.state_since = now_ms();
-            r.pending.clear();
-            r.exit = Some(exit);
-        })
-        .await?;
-        Ok(h.get())
+        let deleted = self
+            .emit(&h, EventKind::Deleted, Evidence::api("DeleteSession"), "deleted".into(), None, move |r| {
+                r.state = State::Exited;
+                r.evidence = Evidence::api("DeleteSession");
+                r.state_since = now_ms();
+                r.pending.clear();
+                r.exit = Some(exit);
+            })
+            .await;
+        match deleted {
+            // CC exited on its own a moment before: that exit stands.
+            Err(e) if e.reason == "SESSION_EXITED" => Ok(h.get()),
+            other => other.map(|_| h.get()),
+        }
     }
 
     /// Types a message and waits until CC's own signals confirm it took it. Returns the MessageSent event.
@@ -571,6 +581,7 @@ impl Manager {
         }
         let mut rx = h.snapshot.subscribe();
         let before = rec.state;
+        h.signal(Signal::Interrupting);
         self.tmux
             .send_keys(&rec.tmux_pane, &[key])
             .await
