@@ -113,7 +113,7 @@ async fn kill_9_restart_readopts_and_watchers_resume_exactly_once() {
 async fn compacted_resume_point_is_out_of_range() {
     let mut rig = Rig::start(CC).await;
     let s = rig.create("make some events", 60).await.session.unwrap();
-    assert!(s.revision > 4);
+    assert!(s.revision >= 4, "{s:?}");
     rig.stop_server();
     // Restart keeping only the last 2 events per session.
     rig.server_args = vec!["--retain-events".into(), "2".into()];
@@ -143,6 +143,7 @@ async fn request_ids_replay_without_acting_again() {
     let mut req = rig.create_request("replayed prompt one");
     req.request_id = "task-42".into();
     req.wait = Some(wait(60, &[]));
+    let replay = req.clone();
     let a = rig.client.create_session(req.clone()).await.unwrap().into_inner();
     let b = rig.client.create_session(req.clone()).await.unwrap().into_inner();
     assert_eq!(a, b, "a replay returns the stored result");
@@ -242,10 +243,7 @@ async fn request_ids_replay_without_acting_again() {
     // Replays survive a restart (the store keeps request ids for 24 h).
     rig.stop_server();
     rig.start_server("127.0.0.1:0").await;
-    let mut req = rig.create_request("replayed prompt one");
-    req.request_id = "task-42".into();
-    req.wait = Some(wait(60, &[]));
-    let c = rig.client.create_session(req).await.unwrap().into_inner();
+    let c = rig.client.create_session(replay).await.unwrap().into_inner();
     assert_eq!(c.session.unwrap().id, id);
 }
 

@@ -281,7 +281,7 @@ async fn list_filters_and_pages() {
     for i in 0..3 {
         let mut req = rig.create_request("");
         req.labels.insert("team".into(), if i == 0 { "a".into() } else { "b".into() });
-        req.name = format!("s{i}");
+        req.name = format!("review PR #{i} — tâche");
         ids.push(rig.client.create_session(req).await.unwrap().into_inner().session.unwrap().id);
     }
     let page1 = rig
@@ -307,11 +307,13 @@ async fn list_filters_and_pages() {
     let mut req = pb::ListSessionsRequest::default();
     req.labels.insert("team".into(), "b".into());
     assert_eq!(rig.client.list_sessions(req).await.unwrap().into_inner().sessions.len(), 2);
-    let by_name = rig.get("s0").await;
+    let by_name = rig.get("review PR #0 — tâche").await;
     assert_eq!(by_name.id, ids[0]);
     let info = rig.client.get_server_info(pb::GetServerInfoRequest {}).await.unwrap().into_inner();
     assert_eq!(info.sessions_live, 3);
-    assert!(info.cc_version.starts_with("2.1.330"), "{info:?}");
+    assert!(info.cc_version.starts_with(Cc::NEWEST.version), "{info:?}");
+    assert!(info.cc_version_tested, "{info:?}");
+    assert!(info.tested_cc_versions.iter().any(|v| v == "2.1.332"), "{info:?}");
     assert!(info.tmux_version.starts_with("tmux"), "{info:?}");
 }
 
