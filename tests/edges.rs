@@ -114,3 +114,72 @@ async fn interrupt_is_idle_at_once(cc: Cc) {
     assert_events_say_something(&events);
 }
 per_cc!(interrupt_is_idle_at_once);
+
+/// CC's "use this API key?" dialog (a key it has not been told to trust) is a pending interaction,
+/// approved by id; a session policy accepts the session's own key without asking.
+async fn api_key_dialog_is_an_interaction(cc: Cc) {
+    use common::{state_of, wait};
+    let mut rig = Rig::start(cc).await;
+    let other_key = "sk-ant-other-key-1111111111112222";
+    let mut asked = rig.create_request("");
+    asked.env.insert("ANTHROPIC_API_KEY".into(), other_key.into());
+    asked.wait = Some(wait(60, &[]));
+    let mut by_policy = rig.create_request("");
+    by_policy.env.insert("ANTHROPIC_API_KEY".into(), other_key.into());
+    by_policy.policy = Some(pb::InteractionPolicy { accept_own_api_key: true, ..Default::default() });
+    by_policy.wait = Some(wait(60, &[]));
+    let (a, b) = {
+        let (mut c1, mut c2) = (rig.client.clone(), rig.client.clone());
+        tokio::join!(c1.create_session(asked), c2.create_session(by_policy))
+    };
+    let a = a.unwrap().into_inner().session.unwrap();
+    assert_eq!(state_of(&a), S::ApiKeyPrompt, "{a:#?}\n{}", rig.screen(&a.id).await);
+    assert!(a.stable);
+    let it = a.pending_interactions.first().expect("a pending interaction").clone();
+    assert_eq!(it.kind, pb::InteractionKind::ApiKey as i32, "{it:?}");
+    let Some(pb::pending_interaction::Content::ApiKey(k)) = &it.content else { panic!("{it:?}") };
+    assert_eq!(k.env_var, "ANTHROPIC_API_KEY");
+    assert!(k.key_hint.contains("...") && other_key.ends_with(k.key_hint.split("...").nth(1).unwrap()), "{k:?}");
+    assert!(!k.key_hint.contains(other_key), "the whole key is never shown: {k:?}");
+    let labels: Vec<_> = it.options.iter().map(|o| o.label.as_str()).collect();
+    assert!(labels.contains(&"Yes"), "{labels:?}");
+    let r = rig
+        .client
+        .approve_permission(pb::ApprovePermissionRequest {
+            session_id: a.id.clone(),
+            interaction_id: it.id.clone(),
+            wait: Some(wait(60, &[])),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let after = r.session.unwrap();
+    assert_eq!(state_of(&after), S::Idle, "{after:#?}\n{}", rig.screen(&a.id).await);
+    // The approved key works: a turn is answered.
+    let sent = rig
+        .client
+        .send_message(pb::SendMessageRequest {
+            session_id: a.id.clone(),
+            text: "hello with the other key".into(),
+            wait: Some(wait(60, &[])),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sent.session.unwrap().last_assistant_message, "Fake reply: hello with the other key");
+
+    let b = b.unwrap().into_inner().session.unwrap();
+    assert_eq!(state_of(&b), S::Idle, "{b:#?}\n{}", rig.screen(&b.id).await);
+    let events = rig.events(&b.id).await;
+    assert!(
+        !events.iter().any(|e| e.state == S::ApiKeyPrompt as i32 || e.kind == pb::EventKind::InteractionOpened as i32),
+        "the policy's own key was asked about: {events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.evidence.as_ref().is_some_and(|ev| ev.detail.contains("API-key dialog"))),
+        "the automatic answer is not in the evidence: {events:#?}"
+    );
+}
+per_cc!(api_key_dialog_is_an_interaction);

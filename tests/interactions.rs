@@ -414,7 +414,8 @@ async fn an_explicit_policy_trusts_the_work_dir_and_approves_listed_tools(cc: Cc
     let dir = rig.path("untrusted").canonicalize().unwrap();
     let mut req = rig.create_request("BASH(touch by-policy.txt)");
     req.work_dir = dir.to_string_lossy().into_owned();
-    req.policy = Some(pb::InteractionPolicy { trust_work_dir: true, approve_tools: vec!["Bash".into()] });
+    req.policy =
+        Some(pb::InteractionPolicy { trust_work_dir: true, approve_tools: vec!["Bash".into()], ..Default::default() });
     req.wait = Some(wait(90, &[]));
     let s = rig.client.create_session(req.clone()).await.unwrap().into_inner().session.unwrap();
     assert_eq!(state_of(&s), S::Idle, "{s:#?}\n{}", rig.screen(&s.id).await);
@@ -429,7 +430,7 @@ async fn an_explicit_policy_trusts_the_work_dir_and_approves_listed_tools(cc: Cc
     let Some(Content::Permission(p)) = &audited.interaction.as_ref().unwrap().content else { panic!() };
     assert_eq!(p.command, "touch by-policy.txt");
     // Questions and plans are never auto-answered.
-    req.policy = Some(pb::InteractionPolicy { trust_work_dir: false, approve_tools: vec!["AskUserQuestion".into()] });
+    req.policy = Some(pb::InteractionPolicy { approve_tools: vec!["AskUserQuestion".into()], ..Default::default() });
     let e = rig.client.create_session(req).await.unwrap_err();
     assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "INVALID_POLICY"));
 }

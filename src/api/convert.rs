@@ -23,6 +23,7 @@ pub fn state(s: m::State) -> pb::SessionState {
         m::State::BashApproval => P::BashApproval,
         m::State::PlanMode => P::PlanMode,
         m::State::TrustPrompt => P::TrustPrompt,
+        m::State::ApiKeyPrompt => P::ApiKeyPrompt,
         m::State::Compacting => P::Compacting,
         m::State::RateLimited => P::RateLimited,
         m::State::Error => P::Error,
@@ -43,6 +44,7 @@ pub fn state_from(v: i32) -> Option<m::State> {
         P::BashApproval => m::State::BashApproval,
         P::PlanMode => m::State::PlanMode,
         P::TrustPrompt => m::State::TrustPrompt,
+        P::ApiKeyPrompt => m::State::ApiKeyPrompt,
         P::Compacting => m::State::Compacting,
         P::RateLimited => m::State::RateLimited,
         P::Error => m::State::Error,
@@ -58,6 +60,7 @@ pub fn interaction_kind(k: m::InteractionKind) -> pb::InteractionKind {
         m::InteractionKind::Bash => pb::InteractionKind::Bash,
         m::InteractionKind::Plan => pb::InteractionKind::Plan,
         m::InteractionKind::Trust => pb::InteractionKind::Trust,
+        m::InteractionKind::ApiKey => pb::InteractionKind::ApiKey,
     }
 }
 
@@ -119,6 +122,9 @@ pub fn interaction(i: &m::Interaction) -> pb::PendingInteraction {
             Content::Plan(pb::PlanContent { plan: plan.clone(), plan_file_path: plan_file_path.clone() })
         }
         m::InteractionContent::Trust { directory } => Content::Trust(pb::TrustContent { directory: directory.clone() }),
+        m::InteractionContent::ApiKey { env_var, key_hint } => {
+            Content::ApiKey(pb::ApiKeyContent { env_var: env_var.clone(), key_hint: key_hint.clone() })
+        }
     };
     pb::PendingInteraction {
         id: i.id.clone(),
@@ -164,6 +170,7 @@ pub fn session(r: &m::SessionRecord) -> pb::Session {
         error_message: r.error_message.clone(),
         policy: Some(pb::InteractionPolicy {
             trust_work_dir: r.policy.trust_work_dir,
+            accept_own_api_key: r.policy.accept_own_api_key,
             approve_tools: r.policy.approve_tools.clone(),
         }),
     }

@@ -147,7 +147,11 @@ impl Service {
                     rows: r.rows,
                     policy: r
                         .policy
-                        .map(|p| Policy { trust_work_dir: p.trust_work_dir, approve_tools: p.approve_tools })
+                        .map(|p| Policy {
+                            trust_work_dir: p.trust_work_dir,
+                            approve_tools: p.approve_tools,
+                            accept_own_api_key: p.accept_own_api_key,
+                        })
                         .unwrap_or_default(),
                 };
                 let (rec, delivery) = self.mgr.create(params).await.map_err(to_status)?;

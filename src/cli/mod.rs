@@ -174,6 +174,9 @@ pub struct NewArgs {
     /// Auto-answer policy: approve permission requests of this tool once, automatically (repeatable).
     #[arg(long = "approve-tool", value_name = "TOOL")]
     pub approve_tools: Vec<String>,
+    /// Auto-answer policy: accept CC's "use this API key?" dialog when it shows the session's own key.
+    #[arg(long)]
+    pub accept_own_api_key: bool,
     #[command(flatten)]
     pub wait: WaitFlags,
     /// Extra CC arguments, after `--`.
@@ -616,7 +619,11 @@ async fn new(client: &mut Client, t: Duration, a: NewArgs) -> anyhow::Result<i32
         wait: wait.clone(),
         cols: a.cols.unwrap_or(0),
         rows: a.rows.unwrap_or(0),
-        policy: Some(pb::InteractionPolicy { trust_work_dir: a.trust, approve_tools: a.approve_tools }),
+        policy: Some(pb::InteractionPolicy {
+            trust_work_dir: a.trust,
+            approve_tools: a.approve_tools,
+            accept_own_api_key: a.accept_own_api_key,
+        }),
     };
     let deadline = wait_deadline(t, wait.as_ref());
     let mut rpc = client.clone();
@@ -989,8 +996,13 @@ async fn answer(client: &mut Client, t: Duration, a: AnswerArgs) -> anyhow::Resu
     print_answer_result("answered", &p.id, r.path, r.session.as_ref(), r.wait_result.as_ref())
 }
 
-const APPROVABLE: [InteractionKind; 4] =
-    [InteractionKind::Permission, InteractionKind::Bash, InteractionKind::Plan, InteractionKind::Trust];
+const APPROVABLE: [InteractionKind; 5] = [
+    InteractionKind::Permission,
+    InteractionKind::Bash,
+    InteractionKind::Plan,
+    InteractionKind::Trust,
+    InteractionKind::ApiKey,
+];
 
 async fn approve(client: &mut Client, t: Duration, a: ApproveArgs) -> anyhow::Result<i32> {
     let s = get_session(client, t, &a.id).await?;

@@ -162,6 +162,7 @@ fn short_interaction(p: &PendingInteraction) -> String {
         }
         Some(Content::Plan(_)) => String::new(),
         Some(Content::Trust(t)) => t.directory.clone(),
+        Some(Content::ApiKey(k)) => format!("{} {}", k.env_var, k.key_hint),
         None => String::new(),
     };
     let what = truncate(&first_line(&what), 40);
@@ -277,6 +278,9 @@ pub fn interaction_text(p: &PendingInteraction) -> String {
         }
         Some(Content::Trust(t)) => {
             out.push_str(&format!("  trust directory: {}\n", t.directory));
+        }
+        Some(Content::ApiKey(k)) => {
+            out.push_str(&format!("  use API key: {} {}\n", k.env_var, k.key_hint));
         }
         None => {}
     }
@@ -481,6 +485,9 @@ pub fn interaction_json(p: &PendingInteraction) -> Value {
         }
         Some(Content::Trust(t)) => {
             m.insert("trust".into(), json!({"directory": t.directory}));
+        }
+        Some(Content::ApiKey(k)) => {
+            m.insert("api_key".into(), json!({"env_var": k.env_var, "key_hint": k.key_hint}));
         }
         None => {}
     }

@@ -43,7 +43,8 @@ impl Style {
             | SessionState::PermissionPrompt
             | SessionState::BashApproval
             | SessionState::PlanMode
-            | SessionState::TrustPrompt => "1;35",
+            | SessionState::TrustPrompt
+            | SessionState::ApiKeyPrompt => "1;35",
             SessionState::Error | SessionState::RateLimited => "31",
             SessionState::Exited => "2",
             SessionState::Unknown | SessionState::Unspecified => "36",

@@ -43,8 +43,9 @@ pub(crate) struct Actor {
     grace_timer: Option<tokio::time::Instant>,
     /// The last turn's API error text from the hook/transcript (the screen may not show it).
     error_text: String,
-    /// Automatic trust under the session policy: not tried / under way / failed.
+    /// Automatic answers under the session policy (trust, API key): not tried / under way / failed.
     auto_trust: AutoTrust,
+    auto_api_key: AutoTrust,
     /// A session created with a prompt shows no stable ready state before that prompt's turn ran: until
     /// CC took the prompt, a ready screen is still STARTING. Bounded: if CC stays ready without taking
     /// it, the ready state is reported at this deadline.
@@ -89,6 +90,7 @@ impl Actor {
             grace_timer: None,
             error_text: String::new(),
             auto_trust: AutoTrust::NotTried,
+            auto_api_key: AutoTrust::NotTried,
             first_prompt_deadline: None,
         }
     }
@@ -176,8 +178,8 @@ impl Actor {
                 self.hold_until = None;
                 self.fuser.clear_hint();
             }
-            Signal::AutoTrustFailed => {
-                self.auto_trust = AutoTrust::Failed;
+            Signal::AutoAnswerFailed { kind } => {
+                *self.auto_slot(kind) = AutoTrust::Failed;
                 self.reevaluate().await;
             }
             Signal::Stop => {}
@@ -464,6 +466,35 @@ impl Actor {
         self.reevaluate().await;
     }
 
+    fn auto_slot(&mut self, kind: InteractionKind) -> &mut AutoTrust {
+        match kind {
+            InteractionKind::ApiKey => &mut self.auto_api_key,
+            _ => &mut self.auto_trust,
+        }
+    }
+
+    /// Which start-up dialog the session policy answers on this state, if any: the trust dialog when
+    /// `trust_work_dir`, the API-key dialog when `accept_own_api_key` and it shows the session's own key.
+    fn policy_accepts(&mut self, state: State, rec: &SessionRecord) -> Option<InteractionKind> {
+        let kind = match state {
+            State::TrustPrompt if rec.policy.trust_work_dir => InteractionKind::Trust,
+            State::ApiKeyPrompt if rec.policy.accept_own_api_key => {
+                let own = self.h.own_api_key.lock().unwrap().clone().unwrap_or_default();
+                let shown = self.fuser.screen().and_then(|o| o.dialog.as_ref()).map(interactions::api_key_content);
+                match shown {
+                    Some(InteractionContent::ApiKey { key_hint, .. })
+                        if !own.is_empty() && interactions::key_hint_matches(&key_hint, &own) =>
+                    {
+                        InteractionKind::ApiKey
+                    }
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        (*self.auto_slot(kind) != AutoTrust::Failed).then_some(kind)
+    }
+
     fn stall_deadline(&self) -> Option<tokio::time::Instant> {
         let rec = self.h.get();
         if rec.state != State::Working || rec.stall.stalled {
@@ -506,19 +537,29 @@ impl Actor {
             self.grace_timer = Some(at);
         }
         let rec = self.h.get();
-        if v.state == State::TrustPrompt && rec.policy.trust_work_dir && self.auto_trust != AutoTrust::Failed {
+        if let Some(kind) = self.policy_accepts(v.state, &rec) {
             // The policy accepts the dialog: the session is still starting, nothing waits on a caller.
-            if self.auto_trust == AutoTrust::NotTried {
-                self.auto_trust = AutoTrust::Running;
+            if *self.auto_slot(kind) == AutoTrust::NotTried {
+                *self.auto_slot(kind) = AutoTrust::Running;
                 let (mgr, h) = (self.mgr.clone(), self.h.clone());
+                let what = match kind {
+                    InteractionKind::ApiKey => "API-key dialog: the session's own key",
+                    _ => "workspace-trust dialog",
+                };
                 tokio::spawn(async move {
-                    if mgr.auto_trust(&h).await.is_err() {
-                        h.signal(Signal::AutoTrustFailed);
+                    match mgr.auto_accept(&h, kind).await {
+                        // Audited: the automatic answer is an event of its own.
+                        Ok(()) => {
+                            let detail = format!("{what} accepted by the session policy");
+                            let ev = Evidence::api(detail.clone());
+                            let _ = mgr.emit(&h, EventKind::Updated, ev, detail, None, |_| {}).await;
+                        }
+                        Err(_) => h.signal(Signal::AutoAnswerFailed { kind }),
                     }
                 });
             }
             v.state = State::Starting;
-            v.evidence.detail = "workspace-trust dialog: accepting it by the session policy".into();
+            v.evidence.detail = "a start-up dialog is being accepted by the session policy".into();
         }
         let ready = matches!(v.state, State::Idle | State::Error);
         if ready && self.deliveries.iter().any(|d| !d.screen_ok) {

@@ -27,8 +27,9 @@ const ATTEMPTS: usize = 3;
 enum Done {
     /// The interaction left the pending list.
     Resolved,
-    /// The trust dialog left the screen (policy auto-trust; no interaction was ever pending).
-    TrustGone,
+    /// The dialog of this screen state left the screen (a policy's automatic answer; no interaction
+    /// was ever pending).
+    Gone(crate::detect::ScreenState),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,20 +234,28 @@ impl Manager {
         }
     }
 
-    /// Accepts the workspace-trust dialog for the session policy (keys chosen by label, verified by the
-    /// dialog leaving the screen).
-    pub(crate) async fn auto_trust(&self, h: &SessionHandle) -> CoreResult<()> {
+    /// Accepts the workspace-trust or API-key dialog for the session policy (keys chosen by label,
+    /// verified by the dialog leaving the screen).
+    pub(crate) async fn auto_accept(&self, h: &SessionHandle, kind: InteractionKind) -> CoreResult<()> {
+        use crate::detect::ScreenState;
+        let (content, dialog) = match kind {
+            InteractionKind::ApiKey => (
+                InteractionContent::ApiKey { env_var: String::new(), key_hint: String::new() },
+                ScreenState::ApiKeyPrompt,
+            ),
+            _ => (InteractionContent::Trust { directory: h.get().work_dir }, ScreenState::TrustPrompt),
+        };
         let it = Interaction {
-            id: "policy-trust".into(),
-            kind: InteractionKind::Trust,
+            id: format!("policy-{kind:?}"),
+            kind,
             since: now_ms(),
-            content: InteractionContent::Trust { directory: h.get().work_dir },
+            content,
             options: Vec::new(),
             tool_input_json: String::new(),
         };
         let approve = Answer::Approve { for_session: false, plan_auto: false };
         let label = target_label(it.kind, &approve, &self.live_options(h, &it).await)?;
-        self.choose_by_keys(h, &it, &label, None, Done::TrustGone).await
+        self.choose_by_keys(h, &it, &label, None, Done::Gone(dialog)).await
     }
 
     async fn choose_by_keys(
@@ -298,7 +307,7 @@ impl Manager {
             send(vec![Key::Enter]).await?;
             let applied = match done {
                 Done::Resolved => self.wait_resolved(h, &it.id, Duration::from_secs(3)).await,
-                Done::TrustGone => self.wait_trust_gone(h, Duration::from_secs(3)).await,
+                Done::Gone(state) => self.wait_dialog_gone(h, state, Duration::from_secs(3)).await,
             };
             if applied {
                 return Ok(());
@@ -333,10 +342,9 @@ impl Manager {
         .unwrap_or(false)
     }
 
-    async fn wait_trust_gone(&self, h: &SessionHandle, limit: Duration) -> bool {
+    async fn wait_dialog_gone(&self, h: &SessionHandle, state: crate::detect::ScreenState, limit: Duration) -> bool {
         let mut rx = h.screen.subscribe();
-        let gone =
-            |s: &Option<ScreenSnap>| s.as_ref().is_some_and(|s| s.obs.state != crate::detect::ScreenState::TrustPrompt);
+        let gone = |s: &Option<ScreenSnap>| s.as_ref().is_some_and(|s| s.obs.state != state);
         tokio::time::timeout(limit, rx.wait_for(gone)).await.is_ok_and(|r| r.is_ok())
     }
 

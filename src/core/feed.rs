@@ -155,7 +155,8 @@ pub async fn wait(
                 if e.kind == EventKind::MessageSent {
                     delivered = true;
                 }
-                let blocking = matches!(e.state, State::TrustPrompt | State::AskQuestion | State::Exited);
+                let blocking =
+                    matches!(e.state, State::TrustPrompt | State::ApiKeyPrompt | State::AskQuestion | State::Exited);
                 if (delivered || blocking) && enters_wanted(&e, states) {
                     return CoreResult::Ok(WaitOutcome {
                         satisfied: true,

@@ -36,9 +36,12 @@ fn family(s: State) -> Family {
         State::Starting => Family::Starting,
         State::Idle | State::Error => Family::Ready,
         State::Working | State::Compacting | State::RateLimited => Family::Working,
-        State::AskQuestion | State::PermissionPrompt | State::BashApproval | State::PlanMode | State::TrustPrompt => {
-            Family::Waiting
-        }
+        State::AskQuestion
+        | State::PermissionPrompt
+        | State::BashApproval
+        | State::PlanMode
+        | State::TrustPrompt
+        | State::ApiKeyPrompt => Family::Waiting,
         State::Exited | State::Unknown => Family::Other,
     }
 }
@@ -88,10 +91,10 @@ pub fn screen_state(obs: &ScreenObservation, started: bool) -> Option<State> {
         ScreenState::Compacting => State::Compacting,
         ScreenState::ApiRetry => State::RateLimited,
         ScreenState::Exited => State::Exited,
-        // Blocking dialogs Aegis does not answer (API key, bypass confirm, settings error, renderer
+        // Blocking dialogs Aegis does not answer (bypass confirm, settings error, renderer
         // upsell, auto-mode notice, /help-like dialogs): visible as UNKNOWN with their markers.
-        ScreenState::ApiKeyPrompt
-        | ScreenState::BypassConfirm
+        ScreenState::ApiKeyPrompt => State::ApiKeyPrompt,
+        ScreenState::BypassConfirm
         | ScreenState::SettingsError
         | ScreenState::FullscreenUpsell
         | ScreenState::AutoModeDialog

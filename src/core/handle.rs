@@ -32,8 +32,8 @@ pub enum Signal {
     /// Aegis is about to send Ctrl-C / Esc: the turn ends by the user's hand, so CC writes no turn end
     /// to wait for, and an older "working" hint must not hold the idle box back.
     Interrupting,
-    /// The policy's automatic trust of the work dir could not be applied: surface the dialog.
-    AutoTrustFailed,
+    /// The policy's automatic answer (trust, API key) could not be applied: surface the dialog.
+    AutoAnswerFailed { kind: super::model::InteractionKind },
     /// Stop the actor (delete / shutdown).
     Stop,
 }
@@ -65,6 +65,9 @@ pub struct SessionHandle {
     pub(crate) snapshot: watch::Sender<SessionRecord>,
     pub(crate) signals: mpsc::UnboundedSender<Signal>,
     pub(crate) screen: watch::Sender<Option<ScreenSnap>>,
+    /// The API key this session's CC was started with (its env, else the service's), kept in memory only
+    /// for the `accept_own_api_key` policy.
+    pub(crate) own_api_key: std::sync::Mutex<Option<String>>,
 }
 
 impl SessionHandle {
@@ -76,6 +79,7 @@ impl SessionHandle {
             record: Mutex::new(record),
             signals: tx,
             screen: watch::channel(None).0,
+            own_api_key: std::sync::Mutex::new(None),
         };
         (handle, rx)
     }

@@ -36,6 +36,7 @@ fn kind_for_state(state: State) -> Option<InteractionKind> {
         State::PermissionPrompt => InteractionKind::Permission,
         State::PlanMode => InteractionKind::Plan,
         State::TrustPrompt => InteractionKind::Trust,
+        State::ApiKeyPrompt => InteractionKind::ApiKey,
         _ => return None,
     })
 }
@@ -67,6 +68,16 @@ pub fn pending_for(
                 tool_input_json: String::new(),
             }
         }
+        (InteractionKind::ApiKey, _) => Interaction {
+            id: format!("apikey-{}", &rec.id[..8.min(rec.id.len())]),
+            kind,
+            since: now_ms(),
+            content: dialog
+                .map(api_key_content)
+                .unwrap_or(InteractionContent::ApiKey { env_var: "ANTHROPIC_API_KEY".into(), key_hint: String::new() }),
+            options,
+            tool_input_json: String::new(),
+        },
         (_, Some(w)) if state_for_tool(&w.tool_name) == state => Interaction {
             id: w.id.clone(),
             kind,
@@ -120,6 +131,24 @@ fn dialog_options(d: &Dialog) -> Vec<ChoiceOption> {
         Dialog::Trust(t) => menu(&t.options),
         Dialog::ExitPlan(s) | Dialog::Generic(s) => menu(&s.options),
     }
+}
+
+/// `ANTHROPIC_API_KEY: sk-ant-...abc` in the API-key dialog's body.
+pub fn api_key_content(d: &Dialog) -> InteractionContent {
+    let body: &[String] = match d {
+        Dialog::Generic(g) => &g.body,
+        _ => &[],
+    };
+    let line = body.iter().find_map(|l| l.trim().split_once(": ").filter(|(k, _)| k.ends_with("_KEY")));
+    let (env_var, key_hint) = line.unwrap_or(("ANTHROPIC_API_KEY", ""));
+    InteractionContent::ApiKey { env_var: env_var.to_string(), key_hint: key_hint.trim().to_string() }
+}
+
+/// Whether the abbreviated key CC shows (`sk-ant-...<last characters>`) is `key`.
+pub fn key_hint_matches(hint: &str, key: &str) -> bool {
+    let Some((head, tail)) = hint.split_once("...") else { return false };
+    // Too little shown to tell keys apart: never accept on it.
+    tail.len() >= 8.min(key.len()) && !tail.is_empty() && key.starts_with(head) && key.ends_with(tail)
 }
 
 fn str_of(v: &Value, k: &str) -> String {
@@ -218,4 +247,53 @@ pub fn diff(old: &[Interaction], new: &[Interaction]) -> Vec<(EventKind, Interac
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_hint_matches_only_its_key() {
+        assert!(key_hint_matches("sk-ant-...sk-ant-test", "sk-ant-test"));
+        assert!(key_hint_matches("sk-ant-...000000000000", "sk-ant-test-key-000000000000"));
+        assert!(!key_hint_matches("sk-ant-...000000000001", "sk-ant-test-key-000000000000"));
+        assert!(!key_hint_matches("sk-ant-...", "sk-ant-test-key-000000000000"));
+        assert!(!key_hint_matches("sk-ant-...0000", "sk-ant-test-key-000000000000"));
+        assert!(!key_hint_matches("sk-ant-test", "sk-ant-test"));
+    }
+
+    #[test]
+    fn the_api_key_dialog_is_a_pending_interaction_with_its_options() {
+        let path = format!(
+            "{}/tests/fixtures/screens/cc-2.1.330-fullscreen/startup-apikey-80x24.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let obs = crate::detect::classify(&std::fs::read_to_string(path).unwrap());
+        let state = crate::core::fuse::screen_state(&obs, true).unwrap();
+        assert_eq!(state, State::ApiKeyPrompt);
+        let rec: SessionRecord = serde_json::from_value(serde_json::json!({
+            "id": "0b5c7a52-2f0e-4a55-9d59-1a2b3c4d5e6f", "name": "", "work_dir": "/w", "state": "Starting",
+            "revision": 1, "created": 0, "updated": 0, "state_since": 0, "evidence": {"source": "Api", "at": 0},
+            "pending": [], "labels": {}, "permission_mode": "", "model": "", "cc_session_id": "",
+            "transcript_path": "", "tmux_pane": "", "tmux_window": "", "pid": 0, "exit": null,
+            "stall": {"stalled": false, "last_progress": 0, "threshold_ms": 0}, "cc_version": "",
+            "last_assistant_message": "", "error_message": "", "hook_secret": "", "policy": {},
+            "cols": 80, "rows": 24
+        }))
+        .unwrap();
+        let p = pending_for(state, None, Some(&obs), &rec);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].kind, InteractionKind::ApiKey);
+        assert_eq!(p[0].id, "apikey-0b5c7a52");
+        assert_eq!(
+            p[0].content,
+            InteractionContent::ApiKey {
+                env_var: "ANTHROPIC_API_KEY".into(),
+                key_hint: "sk-ant-...sk-ant-test".into()
+            }
+        );
+        let labels: Vec<_> = p[0].options.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["Yes", "No (recommended)"]);
+    }
 }

@@ -415,6 +415,8 @@ impl Manager {
             rows,
         };
         let (handle, rx) = SessionHandle::new(rec.clone());
+        let own_key = p.env.get("ANTHROPIC_API_KEY").cloned().or_else(|| std::env::var("ANTHROPIC_API_KEY").ok());
+        *handle.own_api_key.lock().unwrap() = own_key.filter(|k| !k.is_empty());
         let handle = Arc::new(handle);
         // Register before the window exists so no hook or output of the new CC is lost.
         self.sessions.write().unwrap().insert(id.clone(), handle.clone());

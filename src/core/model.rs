@@ -25,6 +25,7 @@ pub enum State {
     Error,
     Exited,
     Unknown,
+    ApiKeyPrompt,
 }
 
 impl State {
@@ -38,6 +39,7 @@ impl State {
                 | State::BashApproval
                 | State::PlanMode
                 | State::TrustPrompt
+                | State::ApiKeyPrompt
                 | State::Error
                 | State::Exited
         )
@@ -58,6 +60,7 @@ impl State {
             State::Error => "ERROR",
             State::Exited => "EXITED",
             State::Unknown => "UNKNOWN",
+            State::ApiKeyPrompt => "API_KEY_PROMPT",
         }
     }
 }
@@ -116,6 +119,7 @@ pub enum InteractionKind {
     Bash,
     Plan,
     Trust,
+    ApiKey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -154,6 +158,10 @@ pub enum InteractionContent {
     Trust {
         directory: String,
     },
+    ApiKey {
+        env_var: String,
+        key_hint: String,
+    },
 }
 
 /// Something CC waits for an answer to.
@@ -187,6 +195,8 @@ pub struct Policy {
     pub trust_work_dir: bool,
     #[serde(default)]
     pub approve_tools: Vec<String>,
+    #[serde(default)]
+    pub accept_own_api_key: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -102,6 +102,8 @@ pub struct CreateSessionParams {
     /// Explicit auto-answer: tool names whose permission requests are approved once automatically,
     /// e.g. ["Read", "Edit"]. Questions and plans are never auto-answered. Default: none.
     pub approve_tools: Option<Vec<String>>,
+    /// Explicit auto-answer: accept CC's "use this API key?" dialog when it shows the session's own key.
+    pub accept_own_api_key: Option<bool>,
     #[serde(flatten)]
     #[schemars(flatten)]
     pub wait: WaitParams,
@@ -355,6 +357,7 @@ pub fn next_step(s: &Session) -> String {
         return match InteractionKind::try_from(p.kind).unwrap_or(InteractionKind::Unspecified) {
             InteractionKind::Question => format!("CC asks a question: call answer_question with interaction_id={id:?} and one answer per question (option labels or free_text)"),
             InteractionKind::Trust => format!("CC asks whether to trust the work dir: approve_permission (trust) or reject_permission (CC exits) with interaction_id={id:?}"),
+            InteractionKind::ApiKey => format!("CC asks whether to use the API key in its environment: approve_permission (use it) or reject_permission with interaction_id={id:?}"),
             InteractionKind::Plan => format!("CC shows a plan: approve_permission (plan_mode manual|auto) or reject_permission with feedback, interaction_id={id:?}"),
             _ => format!("CC asks permission: approve_permission or reject_permission with interaction_id={id:?}"),
         };
@@ -404,6 +407,7 @@ fn create_request(p: CreateSessionParams) -> Result<pb::CreateSessionRequest, St
         policy: Some(pb::InteractionPolicy {
             trust_work_dir: p.trust_work_dir.unwrap_or(false),
             approve_tools: p.approve_tools.unwrap_or_default(),
+            accept_own_api_key: p.accept_own_api_key.unwrap_or(false),
         }),
     })
 }
@@ -853,6 +857,7 @@ fn interaction_summary(p: &pb::PendingInteraction) -> String {
         Some(Content::Permission(pc)) => pc.tool_name.clone(),
         Some(Content::Plan(plan)) => render::truncate(&plan.plan, 300),
         Some(Content::Trust(t)) => format!("trust {}", t.directory),
+        Some(Content::ApiKey(k)) => format!("use API key {} {}", k.env_var, k.key_hint),
         None => String::new(),
     }
 }

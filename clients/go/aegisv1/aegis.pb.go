@@ -65,6 +65,9 @@ const (
 	SessionState_SESSION_STATE_EXITED SessionState = 12
 	// CC shows something Aegis does not recognise (for example an unknown dialog). Not stable.
 	SessionState_SESSION_STATE_UNKNOWN SessionState = 13
+	// "Detected a custom API key … Do you want to use this API key?" at start-up: ApprovePermission (use
+	// it) / RejectPermission (do not). Pending interaction of kind API_KEY.
+	SessionState_SESSION_STATE_API_KEY_PROMPT SessionState = 14
 )
 
 // Enum value maps for SessionState.
@@ -84,6 +87,7 @@ var (
 		11: "SESSION_STATE_ERROR",
 		12: "SESSION_STATE_EXITED",
 		13: "SESSION_STATE_UNKNOWN",
+		14: "SESSION_STATE_API_KEY_PROMPT",
 	}
 	SessionState_value = map[string]int32{
 		"SESSION_STATE_UNSPECIFIED":       0,
@@ -100,6 +104,7 @@ var (
 		"SESSION_STATE_ERROR":             11,
 		"SESSION_STATE_EXITED":            12,
 		"SESSION_STATE_UNKNOWN":           13,
+		"SESSION_STATE_API_KEY_PROMPT":    14,
 	}
 )
 
@@ -215,6 +220,8 @@ const (
 	InteractionKind_INTERACTION_KIND_PLAN InteractionKind = 4
 	// The workspace-trust dialog: ApprovePermission (trust) / RejectPermission (exit).
 	InteractionKind_INTERACTION_KIND_TRUST InteractionKind = 5
+	// CC's "use this API key?" dialog: ApprovePermission (use it) / RejectPermission (do not).
+	InteractionKind_INTERACTION_KIND_API_KEY InteractionKind = 6
 )
 
 // Enum value maps for InteractionKind.
@@ -226,6 +233,7 @@ var (
 		3: "INTERACTION_KIND_BASH",
 		4: "INTERACTION_KIND_PLAN",
 		5: "INTERACTION_KIND_TRUST",
+		6: "INTERACTION_KIND_API_KEY",
 	}
 	InteractionKind_value = map[string]int32{
 		"INTERACTION_KIND_UNSPECIFIED": 0,
@@ -234,6 +242,7 @@ var (
 		"INTERACTION_KIND_BASH":        3,
 		"INTERACTION_KIND_PLAN":        4,
 		"INTERACTION_KIND_TRUST":       5,
+		"INTERACTION_KIND_API_KEY":     6,
 	}
 )
 
@@ -871,6 +880,7 @@ type PendingInteraction struct {
 	//	*PendingInteraction_Permission
 	//	*PendingInteraction_Plan
 	//	*PendingInteraction_Trust
+	//	*PendingInteraction_ApiKey
 	Content isPendingInteraction_Content `protobuf_oneof:"content"`
 	// The choices CC offers on screen right now, in order (empty until the dialog is drawn).
 	Options       []*ChoiceOption `protobuf:"bytes,8,rep,name=options,proto3" json:"options,omitempty"`
@@ -972,6 +982,15 @@ func (x *PendingInteraction) GetTrust() *TrustContent {
 	return nil
 }
 
+func (x *PendingInteraction) GetApiKey() *ApiKeyContent {
+	if x != nil {
+		if x, ok := x.Content.(*PendingInteraction_ApiKey); ok {
+			return x.ApiKey
+		}
+	}
+	return nil
+}
+
 func (x *PendingInteraction) GetOptions() []*ChoiceOption {
 	if x != nil {
 		return x.Options
@@ -1003,6 +1022,11 @@ type PendingInteraction_Trust struct {
 	Trust *TrustContent `protobuf:"bytes,7,opt,name=trust,proto3,oneof"`
 }
 
+type PendingInteraction_ApiKey struct {
+	// For API_KEY.
+	ApiKey *ApiKeyContent `protobuf:"bytes,9,opt,name=api_key,json=apiKey,proto3,oneof"`
+}
+
 func (*PendingInteraction_Question) isPendingInteraction_Content() {}
 
 func (*PendingInteraction_Permission) isPendingInteraction_Content() {}
@@ -1010,6 +1034,63 @@ func (*PendingInteraction_Permission) isPendingInteraction_Content() {}
 func (*PendingInteraction_Plan) isPendingInteraction_Content() {}
 
 func (*PendingInteraction_Trust) isPendingInteraction_Content() {}
+
+func (*PendingInteraction_ApiKey) isPendingInteraction_Content() {}
+
+// CC's API-key confirmation: which variable and the part of the key CC shows.
+type ApiKeyContent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The environment variable CC found, e.g. "ANTHROPIC_API_KEY".
+	EnvVar string `protobuf:"bytes,1,opt,name=env_var,json=envVar,proto3" json:"env_var,omitempty"`
+	// The key as CC shows it (abbreviated, e.g. "sk-ant-...abc123"); never the whole key.
+	KeyHint       string `protobuf:"bytes,2,opt,name=key_hint,json=keyHint,proto3" json:"key_hint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiKeyContent) Reset() {
+	*x = ApiKeyContent{}
+	mi := &file_aegis_v1_aegis_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiKeyContent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiKeyContent) ProtoMessage() {}
+
+func (x *ApiKeyContent) ProtoReflect() protoreflect.Message {
+	mi := &file_aegis_v1_aegis_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiKeyContent.ProtoReflect.Descriptor instead.
+func (*ApiKeyContent) Descriptor() ([]byte, []int) {
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ApiKeyContent) GetEnvVar() string {
+	if x != nil {
+		return x.EnvVar
+	}
+	return ""
+}
+
+func (x *ApiKeyContent) GetKeyHint() string {
+	if x != nil {
+		return x.KeyHint
+	}
+	return ""
+}
 
 // One option of a question or dialog.
 type ChoiceOption struct {
@@ -1024,7 +1105,7 @@ type ChoiceOption struct {
 
 func (x *ChoiceOption) Reset() {
 	*x = ChoiceOption{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[4]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1117,7 @@ func (x *ChoiceOption) String() string {
 func (*ChoiceOption) ProtoMessage() {}
 
 func (x *ChoiceOption) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[4]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1130,7 @@ func (x *ChoiceOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChoiceOption.ProtoReflect.Descriptor instead.
 func (*ChoiceOption) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{4}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChoiceOption) GetLabel() string {
@@ -1077,7 +1158,7 @@ type QuestionContent struct {
 
 func (x *QuestionContent) Reset() {
 	*x = QuestionContent{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[5]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1170,7 @@ func (x *QuestionContent) String() string {
 func (*QuestionContent) ProtoMessage() {}
 
 func (x *QuestionContent) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[5]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1183,7 @@ func (x *QuestionContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionContent.ProtoReflect.Descriptor instead.
 func (*QuestionContent) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{5}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *QuestionContent) GetQuestions() []*Question {
@@ -1129,7 +1210,7 @@ type Question struct {
 
 func (x *Question) Reset() {
 	*x = Question{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[6]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1222,7 @@ func (x *Question) String() string {
 func (*Question) ProtoMessage() {}
 
 func (x *Question) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[6]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1235,7 @@ func (x *Question) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Question.ProtoReflect.Descriptor instead.
 func (*Question) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{6}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Question) GetHeader() string {
@@ -1208,7 +1289,7 @@ type PermissionContent struct {
 
 func (x *PermissionContent) Reset() {
 	*x = PermissionContent{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[7]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1301,7 @@ func (x *PermissionContent) String() string {
 func (*PermissionContent) ProtoMessage() {}
 
 func (x *PermissionContent) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[7]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1314,7 @@ func (x *PermissionContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermissionContent.ProtoReflect.Descriptor instead.
 func (*PermissionContent) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{7}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PermissionContent) GetToolName() string {
@@ -1298,7 +1379,7 @@ type PlanContent struct {
 
 func (x *PlanContent) Reset() {
 	*x = PlanContent{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[8]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1391,7 @@ func (x *PlanContent) String() string {
 func (*PlanContent) ProtoMessage() {}
 
 func (x *PlanContent) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[8]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1404,7 @@ func (x *PlanContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanContent.ProtoReflect.Descriptor instead.
 func (*PlanContent) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{8}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PlanContent) GetPlan() string {
@@ -1351,7 +1432,7 @@ type TrustContent struct {
 
 func (x *TrustContent) Reset() {
 	*x = TrustContent{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[9]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1444,7 @@ func (x *TrustContent) String() string {
 func (*TrustContent) ProtoMessage() {}
 
 func (x *TrustContent) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[9]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1457,7 @@ func (x *TrustContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustContent.ProtoReflect.Descriptor instead.
 func (*TrustContent) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{9}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TrustContent) GetDirectory() string {
@@ -1441,7 +1522,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[10]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1534,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[10]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1547,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{10}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Session) GetId() string {
@@ -1643,7 +1724,7 @@ type WaitOptions struct {
 
 func (x *WaitOptions) Reset() {
 	*x = WaitOptions{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[11]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1736,7 @@ func (x *WaitOptions) String() string {
 func (*WaitOptions) ProtoMessage() {}
 
 func (x *WaitOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[11]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1749,7 @@ func (x *WaitOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOptions.ProtoReflect.Descriptor instead.
 func (*WaitOptions) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{11}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WaitOptions) GetStates() []SessionState {
@@ -1698,7 +1779,7 @@ type WaitResult struct {
 
 func (x *WaitResult) Reset() {
 	*x = WaitResult{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[12]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1791,7 @@ func (x *WaitResult) String() string {
 func (*WaitResult) ProtoMessage() {}
 
 func (x *WaitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[12]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1804,7 @@ func (x *WaitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitResult.ProtoReflect.Descriptor instead.
 func (*WaitResult) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{12}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WaitResult) GetSatisfied() bool {
@@ -1776,7 +1857,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[13]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1869,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[13]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1882,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{13}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateSessionRequest) GetWorkDir() string {
@@ -1904,14 +1985,17 @@ type InteractionPolicy struct {
 	// Tool names whose permission requests are approved once through the hook, e.g. "Read", "Write",
 	// "Edit", "Bash", "WebFetch", "mcp__server__tool". Questions and plans are never auto-answered
 	// (AskUserQuestion and ExitPlanMode are rejected here).
-	ApproveTools  []string `protobuf:"bytes,2,rep,name=approve_tools,json=approveTools,proto3" json:"approve_tools,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ApproveTools []string `protobuf:"bytes,2,rep,name=approve_tools,json=approveTools,proto3" json:"approve_tools,omitempty"`
+	// Accept CC's "use this API key?" dialog when the key it shows is the one this session was started
+	// with (its env, else the service's environment). Any other key is surfaced as API_KEY_PROMPT.
+	AcceptOwnApiKey bool `protobuf:"varint,3,opt,name=accept_own_api_key,json=acceptOwnApiKey,proto3" json:"accept_own_api_key,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *InteractionPolicy) Reset() {
 	*x = InteractionPolicy{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2007,7 @@ func (x *InteractionPolicy) String() string {
 func (*InteractionPolicy) ProtoMessage() {}
 
 func (x *InteractionPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[14]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2020,7 @@ func (x *InteractionPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InteractionPolicy.ProtoReflect.Descriptor instead.
 func (*InteractionPolicy) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{14}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *InteractionPolicy) GetTrustWorkDir() bool {
@@ -1953,6 +2037,13 @@ func (x *InteractionPolicy) GetApproveTools() []string {
 	return nil
 }
 
+func (x *InteractionPolicy) GetAcceptOwnApiKey() bool {
+	if x != nil {
+		return x.AcceptOwnApiKey
+	}
+	return false
+}
+
 // Response for CreateSession.
 type CreateSessionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1966,7 +2057,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2069,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[15]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2082,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{15}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -2019,7 +2110,7 @@ type BatchCreateSessionsRequest struct {
 
 func (x *BatchCreateSessionsRequest) Reset() {
 	*x = BatchCreateSessionsRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2031,7 +2122,7 @@ func (x *BatchCreateSessionsRequest) String() string {
 func (*BatchCreateSessionsRequest) ProtoMessage() {}
 
 func (x *BatchCreateSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[16]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2044,7 +2135,7 @@ func (x *BatchCreateSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateSessionsRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{16}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BatchCreateSessionsRequest) GetRequests() []*CreateSessionRequest {
@@ -2070,7 +2161,7 @@ type BatchCreateResult struct {
 
 func (x *BatchCreateResult) Reset() {
 	*x = BatchCreateResult{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2173,7 @@ func (x *BatchCreateResult) String() string {
 func (*BatchCreateResult) ProtoMessage() {}
 
 func (x *BatchCreateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[17]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2186,7 @@ func (x *BatchCreateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateResult) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{17}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BatchCreateResult) GetResult() isBatchCreateResult_Result {
@@ -2156,7 +2247,7 @@ type BatchError struct {
 
 func (x *BatchError) Reset() {
 	*x = BatchError{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2259,7 @@ func (x *BatchError) String() string {
 func (*BatchError) ProtoMessage() {}
 
 func (x *BatchError) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[18]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2272,7 @@ func (x *BatchError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchError.ProtoReflect.Descriptor instead.
 func (*BatchError) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{18}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BatchError) GetCode() int32 {
@@ -2216,7 +2307,7 @@ type BatchCreateSessionsResponse struct {
 
 func (x *BatchCreateSessionsResponse) Reset() {
 	*x = BatchCreateSessionsResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2319,7 @@ func (x *BatchCreateSessionsResponse) String() string {
 func (*BatchCreateSessionsResponse) ProtoMessage() {}
 
 func (x *BatchCreateSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[19]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2332,7 @@ func (x *BatchCreateSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateSessionsResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{19}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BatchCreateSessionsResponse) GetResults() []*BatchCreateResult {
@@ -2262,7 +2353,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2365,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[20]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2378,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{20}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -2308,7 +2399,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2411,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[21]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2424,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{21}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -2364,7 +2455,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2467,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[22]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2480,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{22}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSessionsRequest) GetStates() []SessionState {
@@ -2447,7 +2538,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2550,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[23]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2563,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{23}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -2502,7 +2593,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2605,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[24]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2618,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{24}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -2555,7 +2646,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2658,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[25]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2671,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{25}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteSessionResponse) GetSession() *Session {
@@ -2609,7 +2700,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2621,7 +2712,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[26]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2634,7 +2725,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{26}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SendMessageRequest) GetSessionId() string {
@@ -2689,7 +2780,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2792,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[27]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2805,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{27}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SendMessageResponse) GetSession() *Session {
@@ -2758,7 +2849,7 @@ type InterruptRequest struct {
 
 func (x *InterruptRequest) Reset() {
 	*x = InterruptRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2861,7 @@ func (x *InterruptRequest) String() string {
 func (*InterruptRequest) ProtoMessage() {}
 
 func (x *InterruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[28]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2874,7 @@ func (x *InterruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterruptRequest.ProtoReflect.Descriptor instead.
 func (*InterruptRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{28}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *InterruptRequest) GetSessionId() string {
@@ -2813,7 +2904,7 @@ type InterruptResponse struct {
 
 func (x *InterruptResponse) Reset() {
 	*x = InterruptResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +2916,7 @@ func (x *InterruptResponse) String() string {
 func (*InterruptResponse) ProtoMessage() {}
 
 func (x *InterruptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[29]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +2929,7 @@ func (x *InterruptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterruptResponse.ProtoReflect.Descriptor instead.
 func (*InterruptResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{29}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *InterruptResponse) GetSession() *Session {
@@ -2868,7 +2959,7 @@ type EscapeRequest struct {
 
 func (x *EscapeRequest) Reset() {
 	*x = EscapeRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +2971,7 @@ func (x *EscapeRequest) String() string {
 func (*EscapeRequest) ProtoMessage() {}
 
 func (x *EscapeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[30]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +2984,7 @@ func (x *EscapeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscapeRequest.ProtoReflect.Descriptor instead.
 func (*EscapeRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{30}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EscapeRequest) GetSessionId() string {
@@ -2923,7 +3014,7 @@ type EscapeResponse struct {
 
 func (x *EscapeResponse) Reset() {
 	*x = EscapeResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2935,7 +3026,7 @@ func (x *EscapeResponse) String() string {
 func (*EscapeResponse) ProtoMessage() {}
 
 func (x *EscapeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[31]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2948,7 +3039,7 @@ func (x *EscapeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EscapeResponse.ProtoReflect.Descriptor instead.
 func (*EscapeResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{31}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EscapeResponse) GetSession() *Session {
@@ -2980,7 +3071,7 @@ type QuestionAnswer struct {
 
 func (x *QuestionAnswer) Reset() {
 	*x = QuestionAnswer{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3083,7 @@ func (x *QuestionAnswer) String() string {
 func (*QuestionAnswer) ProtoMessage() {}
 
 func (x *QuestionAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[32]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3096,7 @@ func (x *QuestionAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionAnswer.ProtoReflect.Descriptor instead.
 func (*QuestionAnswer) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{32}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *QuestionAnswer) GetQuestion() string {
@@ -3048,7 +3139,7 @@ type AnswerQuestionRequest struct {
 
 func (x *AnswerQuestionRequest) Reset() {
 	*x = AnswerQuestionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3151,7 @@ func (x *AnswerQuestionRequest) String() string {
 func (*AnswerQuestionRequest) ProtoMessage() {}
 
 func (x *AnswerQuestionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[33]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3164,7 @@ func (x *AnswerQuestionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerQuestionRequest.ProtoReflect.Descriptor instead.
 func (*AnswerQuestionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{33}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AnswerQuestionRequest) GetSessionId() string {
@@ -3126,7 +3217,7 @@ type AnswerQuestionResponse struct {
 
 func (x *AnswerQuestionResponse) Reset() {
 	*x = AnswerQuestionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3138,7 +3229,7 @@ func (x *AnswerQuestionResponse) String() string {
 func (*AnswerQuestionResponse) ProtoMessage() {}
 
 func (x *AnswerQuestionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[34]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3151,7 +3242,7 @@ func (x *AnswerQuestionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerQuestionResponse.ProtoReflect.Descriptor instead.
 func (*AnswerQuestionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{34}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AnswerQuestionResponse) GetSession() *Session {
@@ -3196,7 +3287,7 @@ type ApprovePermissionRequest struct {
 
 func (x *ApprovePermissionRequest) Reset() {
 	*x = ApprovePermissionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3299,7 @@ func (x *ApprovePermissionRequest) String() string {
 func (*ApprovePermissionRequest) ProtoMessage() {}
 
 func (x *ApprovePermissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[35]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3312,7 @@ func (x *ApprovePermissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePermissionRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePermissionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{35}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ApprovePermissionRequest) GetSessionId() string {
@@ -3281,7 +3372,7 @@ type ApprovePermissionResponse struct {
 
 func (x *ApprovePermissionResponse) Reset() {
 	*x = ApprovePermissionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3384,7 @@ func (x *ApprovePermissionResponse) String() string {
 func (*ApprovePermissionResponse) ProtoMessage() {}
 
 func (x *ApprovePermissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[36]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3397,7 @@ func (x *ApprovePermissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePermissionResponse.ProtoReflect.Descriptor instead.
 func (*ApprovePermissionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{36}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ApprovePermissionResponse) GetSession() *Session {
@@ -3349,7 +3440,7 @@ type RejectPermissionRequest struct {
 
 func (x *RejectPermissionRequest) Reset() {
 	*x = RejectPermissionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +3452,7 @@ func (x *RejectPermissionRequest) String() string {
 func (*RejectPermissionRequest) ProtoMessage() {}
 
 func (x *RejectPermissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[37]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +3465,7 @@ func (x *RejectPermissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPermissionRequest.ProtoReflect.Descriptor instead.
 func (*RejectPermissionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{37}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RejectPermissionRequest) GetSessionId() string {
@@ -3427,7 +3518,7 @@ type RejectPermissionResponse struct {
 
 func (x *RejectPermissionResponse) Reset() {
 	*x = RejectPermissionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3439,7 +3530,7 @@ func (x *RejectPermissionResponse) String() string {
 func (*RejectPermissionResponse) ProtoMessage() {}
 
 func (x *RejectPermissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[38]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3452,7 +3543,7 @@ func (x *RejectPermissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPermissionResponse.ProtoReflect.Descriptor instead.
 func (*RejectPermissionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{38}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RejectPermissionResponse) GetSession() *Session {
@@ -3491,7 +3582,7 @@ type WaitSessionRequest struct {
 
 func (x *WaitSessionRequest) Reset() {
 	*x = WaitSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3503,7 +3594,7 @@ func (x *WaitSessionRequest) String() string {
 func (*WaitSessionRequest) ProtoMessage() {}
 
 func (x *WaitSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[39]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3516,7 +3607,7 @@ func (x *WaitSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitSessionRequest.ProtoReflect.Descriptor instead.
 func (*WaitSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{39}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WaitSessionRequest) GetSessionId() string {
@@ -3553,7 +3644,7 @@ type WaitSessionResponse struct {
 
 func (x *WaitSessionResponse) Reset() {
 	*x = WaitSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3565,7 +3656,7 @@ func (x *WaitSessionResponse) String() string {
 func (*WaitSessionResponse) ProtoMessage() {}
 
 func (x *WaitSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[40]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3578,7 +3669,7 @@ func (x *WaitSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitSessionResponse.ProtoReflect.Descriptor instead.
 func (*WaitSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{40}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WaitSessionResponse) GetSession() *Session {
@@ -3628,7 +3719,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3640,7 +3731,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[41]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3653,7 +3744,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{41}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SessionEvent) GetSessionId() string {
@@ -3753,7 +3844,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3765,7 +3856,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[42]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3778,7 +3869,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{42}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Heartbeat) GetCurrent() int64 {
@@ -3814,7 +3905,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3826,7 +3917,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[43]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3839,7 +3930,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{43}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -3894,7 +3985,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3906,7 +3997,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[44]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3919,7 +4010,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{44}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WatchSessionResponse) GetItem() isWatchSessionResponse_Item {
@@ -4000,7 +4091,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4012,7 +4103,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[45]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4025,7 +4116,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{45}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WatchEventsRequest) GetStartSequence() int64 {
@@ -4079,7 +4170,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4091,7 +4182,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[46]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4104,7 +4195,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{46}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchEventsResponse) GetItem() isWatchEventsResponse_Item {
@@ -4181,7 +4272,7 @@ type TranscriptEntry struct {
 
 func (x *TranscriptEntry) Reset() {
 	*x = TranscriptEntry{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4193,7 +4284,7 @@ func (x *TranscriptEntry) String() string {
 func (*TranscriptEntry) ProtoMessage() {}
 
 func (x *TranscriptEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[47]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4206,7 +4297,7 @@ func (x *TranscriptEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranscriptEntry.ProtoReflect.Descriptor instead.
 func (*TranscriptEntry) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{47}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TranscriptEntry) GetUuid() string {
@@ -4303,7 +4394,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4315,7 +4406,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[48]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4328,7 +4419,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{48}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetTranscriptRequest) GetSessionId() string {
@@ -4374,7 +4465,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4386,7 +4477,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[49]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4399,7 +4490,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{49}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetTranscriptResponse) GetEntries() []*TranscriptEntry {
@@ -4438,7 +4529,7 @@ type CaptureScreenRequest struct {
 
 func (x *CaptureScreenRequest) Reset() {
 	*x = CaptureScreenRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4450,7 +4541,7 @@ func (x *CaptureScreenRequest) String() string {
 func (*CaptureScreenRequest) ProtoMessage() {}
 
 func (x *CaptureScreenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[50]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4463,7 +4554,7 @@ func (x *CaptureScreenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureScreenRequest.ProtoReflect.Descriptor instead.
 func (*CaptureScreenRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{50}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CaptureScreenRequest) GetSessionId() string {
@@ -4504,7 +4595,7 @@ type CaptureScreenResponse struct {
 
 func (x *CaptureScreenResponse) Reset() {
 	*x = CaptureScreenResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4516,7 +4607,7 @@ func (x *CaptureScreenResponse) String() string {
 func (*CaptureScreenResponse) ProtoMessage() {}
 
 func (x *CaptureScreenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[51]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4529,7 +4620,7 @@ func (x *CaptureScreenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureScreenResponse.ProtoReflect.Descriptor instead.
 func (*CaptureScreenResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{51}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CaptureScreenResponse) GetText() string {
@@ -4569,7 +4660,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4581,7 +4672,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[52]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4594,7 +4685,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{52}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{53}
 }
 
 // Response for GetServerInfo.
@@ -4632,7 +4723,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_aegis_v1_aegis_proto_msgTypes[53]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4644,7 +4735,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aegis_v1_aegis_proto_msgTypes[53]
+	mi := &file_aegis_v1_aegis_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4657,7 +4748,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{53}
+	return file_aegis_v1_aegis_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -4775,7 +4866,7 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x05Stall\x12\x18\n" +
 	"\astalled\x18\x01 \x01(\bR\astalled\x12H\n" +
 	"\x12last_progress_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x10lastProgressTime\x127\n" +
-	"\tthreshold\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\tthreshold\"\x97\x03\n" +
+	"\tthreshold\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\tthreshold\"\xcb\x03\n" +
 	"\x12PendingInteraction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.aegis.v1.InteractionKindR\x04kind\x120\n" +
@@ -4785,9 +4876,13 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"permission\x18\x05 \x01(\v2\x1b.aegis.v1.PermissionContentH\x00R\n" +
 	"permission\x12+\n" +
 	"\x04plan\x18\x06 \x01(\v2\x15.aegis.v1.PlanContentH\x00R\x04plan\x12.\n" +
-	"\x05trust\x18\a \x01(\v2\x16.aegis.v1.TrustContentH\x00R\x05trust\x120\n" +
+	"\x05trust\x18\a \x01(\v2\x16.aegis.v1.TrustContentH\x00R\x05trust\x122\n" +
+	"\aapi_key\x18\t \x01(\v2\x17.aegis.v1.ApiKeyContentH\x00R\x06apiKey\x120\n" +
 	"\aoptions\x18\b \x03(\v2\x16.aegis.v1.ChoiceOptionR\aoptionsB\t\n" +
-	"\acontent\"F\n" +
+	"\acontent\"C\n" +
+	"\rApiKeyContent\x12\x17\n" +
+	"\aenv_var\x18\x01 \x01(\tR\x06envVar\x12\x19\n" +
+	"\bkey_hint\x18\x02 \x01(\tR\akeyHint\"F\n" +
 	"\fChoiceOption\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\"C\n" +
@@ -4872,10 +4967,11 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"^\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
 	"\x11InteractionPolicy\x12$\n" +
 	"\x0etrust_work_dir\x18\x01 \x01(\bR\ftrustWorkDir\x12#\n" +
-	"\rapprove_tools\x18\x02 \x03(\tR\fapproveTools\"{\n" +
+	"\rapprove_tools\x18\x02 \x03(\tR\fapproveTools\x12+\n" +
+	"\x12accept_own_api_key\x18\x03 \x01(\bR\x0facceptOwnApiKey\"{\n" +
 	"\x15CreateSessionResponse\x12+\n" +
 	"\asession\x18\x01 \x01(\v2\x11.aegis.v1.SessionR\asession\x125\n" +
 	"\vwait_result\x18\x02 \x01(\v2\x14.aegis.v1.WaitResultR\n" +
@@ -5099,7 +5195,7 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x12tested_cc_versions\x18\r \x03(\tR\x10testedCcVersions\x1aB\n" +
 	"\x14SessionsByStateEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\xab\x03\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\xcd\x03\n" +
 	"\fSessionState\x12\x1d\n" +
 	"\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SESSION_STATE_STARTING\x10\x01\x12\x16\n" +
@@ -5115,7 +5211,8 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x12\x17\n" +
 	"\x13SESSION_STATE_ERROR\x10\v\x12\x18\n" +
 	"\x14SESSION_STATE_EXITED\x10\f\x12\x19\n" +
-	"\x15SESSION_STATE_UNKNOWN\x10\r*\xde\x01\n" +
+	"\x15SESSION_STATE_UNKNOWN\x10\r\x12 \n" +
+	"\x1cSESSION_STATE_API_KEY_PROMPT\x10\x0e*\xde\x01\n" +
 	"\x0eEvidenceSource\x12\x1f\n" +
 	"\x1bEVIDENCE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14EVIDENCE_SOURCE_HOOK\x10\x01\x12\x1a\n" +
@@ -5123,14 +5220,15 @@ const file_aegis_v1_aegis_proto_rawDesc = "" +
 	"\x1aEVIDENCE_SOURCE_TRANSCRIPT\x10\x03\x12\x1f\n" +
 	"\x1bEVIDENCE_SOURCE_STATUS_FILE\x10\x04\x12\x1b\n" +
 	"\x17EVIDENCE_SOURCE_PROCESS\x10\x05\x12\x17\n" +
-	"\x13EVIDENCE_SOURCE_API\x10\x06*\xc5\x01\n" +
+	"\x13EVIDENCE_SOURCE_API\x10\x06*\xe3\x01\n" +
 	"\x0fInteractionKind\x12 \n" +
 	"\x1cINTERACTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19INTERACTION_KIND_QUESTION\x10\x01\x12\x1f\n" +
 	"\x1bINTERACTION_KIND_PERMISSION\x10\x02\x12\x19\n" +
 	"\x15INTERACTION_KIND_BASH\x10\x03\x12\x19\n" +
 	"\x15INTERACTION_KIND_PLAN\x10\x04\x12\x1a\n" +
-	"\x16INTERACTION_KIND_TRUST\x10\x05*{\n" +
+	"\x16INTERACTION_KIND_TRUST\x10\x05\x12\x1c\n" +
+	"\x18INTERACTION_KIND_API_KEY\x10\x06*{\n" +
 	"\vMessageKind\x12\x1c\n" +
 	"\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MESSAGE_KIND_PROMPT\x10\x01\x12\x1e\n" +
@@ -5201,7 +5299,7 @@ func file_aegis_v1_aegis_proto_rawDescGZIP() []byte {
 }
 
 var file_aegis_v1_aegis_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_aegis_v1_aegis_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_aegis_v1_aegis_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_aegis_v1_aegis_proto_goTypes = []any{
 	(SessionState)(0),                   // 0: aegis.v1.SessionState
 	(EvidenceSource)(0),                 // 1: aegis.v1.EvidenceSource
@@ -5216,196 +5314,198 @@ var file_aegis_v1_aegis_proto_goTypes = []any{
 	(*ExitInfo)(nil),                    // 10: aegis.v1.ExitInfo
 	(*Stall)(nil),                       // 11: aegis.v1.Stall
 	(*PendingInteraction)(nil),          // 12: aegis.v1.PendingInteraction
-	(*ChoiceOption)(nil),                // 13: aegis.v1.ChoiceOption
-	(*QuestionContent)(nil),             // 14: aegis.v1.QuestionContent
-	(*Question)(nil),                    // 15: aegis.v1.Question
-	(*PermissionContent)(nil),           // 16: aegis.v1.PermissionContent
-	(*PlanContent)(nil),                 // 17: aegis.v1.PlanContent
-	(*TrustContent)(nil),                // 18: aegis.v1.TrustContent
-	(*Session)(nil),                     // 19: aegis.v1.Session
-	(*WaitOptions)(nil),                 // 20: aegis.v1.WaitOptions
-	(*WaitResult)(nil),                  // 21: aegis.v1.WaitResult
-	(*CreateSessionRequest)(nil),        // 22: aegis.v1.CreateSessionRequest
-	(*InteractionPolicy)(nil),           // 23: aegis.v1.InteractionPolicy
-	(*CreateSessionResponse)(nil),       // 24: aegis.v1.CreateSessionResponse
-	(*BatchCreateSessionsRequest)(nil),  // 25: aegis.v1.BatchCreateSessionsRequest
-	(*BatchCreateResult)(nil),           // 26: aegis.v1.BatchCreateResult
-	(*BatchError)(nil),                  // 27: aegis.v1.BatchError
-	(*BatchCreateSessionsResponse)(nil), // 28: aegis.v1.BatchCreateSessionsResponse
-	(*GetSessionRequest)(nil),           // 29: aegis.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),          // 30: aegis.v1.GetSessionResponse
-	(*ListSessionsRequest)(nil),         // 31: aegis.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),        // 32: aegis.v1.ListSessionsResponse
-	(*DeleteSessionRequest)(nil),        // 33: aegis.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),       // 34: aegis.v1.DeleteSessionResponse
-	(*SendMessageRequest)(nil),          // 35: aegis.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),         // 36: aegis.v1.SendMessageResponse
-	(*InterruptRequest)(nil),            // 37: aegis.v1.InterruptRequest
-	(*InterruptResponse)(nil),           // 38: aegis.v1.InterruptResponse
-	(*EscapeRequest)(nil),               // 39: aegis.v1.EscapeRequest
-	(*EscapeResponse)(nil),              // 40: aegis.v1.EscapeResponse
-	(*QuestionAnswer)(nil),              // 41: aegis.v1.QuestionAnswer
-	(*AnswerQuestionRequest)(nil),       // 42: aegis.v1.AnswerQuestionRequest
-	(*AnswerQuestionResponse)(nil),      // 43: aegis.v1.AnswerQuestionResponse
-	(*ApprovePermissionRequest)(nil),    // 44: aegis.v1.ApprovePermissionRequest
-	(*ApprovePermissionResponse)(nil),   // 45: aegis.v1.ApprovePermissionResponse
-	(*RejectPermissionRequest)(nil),     // 46: aegis.v1.RejectPermissionRequest
-	(*RejectPermissionResponse)(nil),    // 47: aegis.v1.RejectPermissionResponse
-	(*WaitSessionRequest)(nil),          // 48: aegis.v1.WaitSessionRequest
-	(*WaitSessionResponse)(nil),         // 49: aegis.v1.WaitSessionResponse
-	(*SessionEvent)(nil),                // 50: aegis.v1.SessionEvent
-	(*Heartbeat)(nil),                   // 51: aegis.v1.Heartbeat
-	(*WatchSessionRequest)(nil),         // 52: aegis.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),        // 53: aegis.v1.WatchSessionResponse
-	(*WatchEventsRequest)(nil),          // 54: aegis.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),         // 55: aegis.v1.WatchEventsResponse
-	(*TranscriptEntry)(nil),             // 56: aegis.v1.TranscriptEntry
-	(*GetTranscriptRequest)(nil),        // 57: aegis.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil),       // 58: aegis.v1.GetTranscriptResponse
-	(*CaptureScreenRequest)(nil),        // 59: aegis.v1.CaptureScreenRequest
-	(*CaptureScreenResponse)(nil),       // 60: aegis.v1.CaptureScreenResponse
-	(*GetServerInfoRequest)(nil),        // 61: aegis.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),       // 62: aegis.v1.GetServerInfoResponse
-	nil,                                 // 63: aegis.v1.Session.LabelsEntry
-	nil,                                 // 64: aegis.v1.CreateSessionRequest.EnvEntry
-	nil,                                 // 65: aegis.v1.CreateSessionRequest.LabelsEntry
-	nil,                                 // 66: aegis.v1.ListSessionsRequest.LabelsEntry
-	nil,                                 // 67: aegis.v1.GetServerInfoResponse.SessionsByStateEntry
-	(*timestamppb.Timestamp)(nil),       // 68: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 69: google.protobuf.Duration
+	(*ApiKeyContent)(nil),               // 13: aegis.v1.ApiKeyContent
+	(*ChoiceOption)(nil),                // 14: aegis.v1.ChoiceOption
+	(*QuestionContent)(nil),             // 15: aegis.v1.QuestionContent
+	(*Question)(nil),                    // 16: aegis.v1.Question
+	(*PermissionContent)(nil),           // 17: aegis.v1.PermissionContent
+	(*PlanContent)(nil),                 // 18: aegis.v1.PlanContent
+	(*TrustContent)(nil),                // 19: aegis.v1.TrustContent
+	(*Session)(nil),                     // 20: aegis.v1.Session
+	(*WaitOptions)(nil),                 // 21: aegis.v1.WaitOptions
+	(*WaitResult)(nil),                  // 22: aegis.v1.WaitResult
+	(*CreateSessionRequest)(nil),        // 23: aegis.v1.CreateSessionRequest
+	(*InteractionPolicy)(nil),           // 24: aegis.v1.InteractionPolicy
+	(*CreateSessionResponse)(nil),       // 25: aegis.v1.CreateSessionResponse
+	(*BatchCreateSessionsRequest)(nil),  // 26: aegis.v1.BatchCreateSessionsRequest
+	(*BatchCreateResult)(nil),           // 27: aegis.v1.BatchCreateResult
+	(*BatchError)(nil),                  // 28: aegis.v1.BatchError
+	(*BatchCreateSessionsResponse)(nil), // 29: aegis.v1.BatchCreateSessionsResponse
+	(*GetSessionRequest)(nil),           // 30: aegis.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),          // 31: aegis.v1.GetSessionResponse
+	(*ListSessionsRequest)(nil),         // 32: aegis.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),        // 33: aegis.v1.ListSessionsResponse
+	(*DeleteSessionRequest)(nil),        // 34: aegis.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),       // 35: aegis.v1.DeleteSessionResponse
+	(*SendMessageRequest)(nil),          // 36: aegis.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),         // 37: aegis.v1.SendMessageResponse
+	(*InterruptRequest)(nil),            // 38: aegis.v1.InterruptRequest
+	(*InterruptResponse)(nil),           // 39: aegis.v1.InterruptResponse
+	(*EscapeRequest)(nil),               // 40: aegis.v1.EscapeRequest
+	(*EscapeResponse)(nil),              // 41: aegis.v1.EscapeResponse
+	(*QuestionAnswer)(nil),              // 42: aegis.v1.QuestionAnswer
+	(*AnswerQuestionRequest)(nil),       // 43: aegis.v1.AnswerQuestionRequest
+	(*AnswerQuestionResponse)(nil),      // 44: aegis.v1.AnswerQuestionResponse
+	(*ApprovePermissionRequest)(nil),    // 45: aegis.v1.ApprovePermissionRequest
+	(*ApprovePermissionResponse)(nil),   // 46: aegis.v1.ApprovePermissionResponse
+	(*RejectPermissionRequest)(nil),     // 47: aegis.v1.RejectPermissionRequest
+	(*RejectPermissionResponse)(nil),    // 48: aegis.v1.RejectPermissionResponse
+	(*WaitSessionRequest)(nil),          // 49: aegis.v1.WaitSessionRequest
+	(*WaitSessionResponse)(nil),         // 50: aegis.v1.WaitSessionResponse
+	(*SessionEvent)(nil),                // 51: aegis.v1.SessionEvent
+	(*Heartbeat)(nil),                   // 52: aegis.v1.Heartbeat
+	(*WatchSessionRequest)(nil),         // 53: aegis.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),        // 54: aegis.v1.WatchSessionResponse
+	(*WatchEventsRequest)(nil),          // 55: aegis.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),         // 56: aegis.v1.WatchEventsResponse
+	(*TranscriptEntry)(nil),             // 57: aegis.v1.TranscriptEntry
+	(*GetTranscriptRequest)(nil),        // 58: aegis.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil),       // 59: aegis.v1.GetTranscriptResponse
+	(*CaptureScreenRequest)(nil),        // 60: aegis.v1.CaptureScreenRequest
+	(*CaptureScreenResponse)(nil),       // 61: aegis.v1.CaptureScreenResponse
+	(*GetServerInfoRequest)(nil),        // 62: aegis.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),       // 63: aegis.v1.GetServerInfoResponse
+	nil,                                 // 64: aegis.v1.Session.LabelsEntry
+	nil,                                 // 65: aegis.v1.CreateSessionRequest.EnvEntry
+	nil,                                 // 66: aegis.v1.CreateSessionRequest.LabelsEntry
+	nil,                                 // 67: aegis.v1.ListSessionsRequest.LabelsEntry
+	nil,                                 // 68: aegis.v1.GetServerInfoResponse.SessionsByStateEntry
+	(*timestamppb.Timestamp)(nil),       // 69: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 70: google.protobuf.Duration
 }
 var file_aegis_v1_aegis_proto_depIdxs = []int32{
 	1,   // 0: aegis.v1.Evidence.source:type_name -> aegis.v1.EvidenceSource
-	68,  // 1: aegis.v1.Evidence.observe_time:type_name -> google.protobuf.Timestamp
-	68,  // 2: aegis.v1.ExitInfo.exit_time:type_name -> google.protobuf.Timestamp
-	68,  // 3: aegis.v1.Stall.last_progress_time:type_name -> google.protobuf.Timestamp
-	69,  // 4: aegis.v1.Stall.threshold:type_name -> google.protobuf.Duration
+	69,  // 1: aegis.v1.Evidence.observe_time:type_name -> google.protobuf.Timestamp
+	69,  // 2: aegis.v1.ExitInfo.exit_time:type_name -> google.protobuf.Timestamp
+	69,  // 3: aegis.v1.Stall.last_progress_time:type_name -> google.protobuf.Timestamp
+	70,  // 4: aegis.v1.Stall.threshold:type_name -> google.protobuf.Duration
 	2,   // 5: aegis.v1.PendingInteraction.kind:type_name -> aegis.v1.InteractionKind
-	68,  // 6: aegis.v1.PendingInteraction.since:type_name -> google.protobuf.Timestamp
-	14,  // 7: aegis.v1.PendingInteraction.question:type_name -> aegis.v1.QuestionContent
-	16,  // 8: aegis.v1.PendingInteraction.permission:type_name -> aegis.v1.PermissionContent
-	17,  // 9: aegis.v1.PendingInteraction.plan:type_name -> aegis.v1.PlanContent
-	18,  // 10: aegis.v1.PendingInteraction.trust:type_name -> aegis.v1.TrustContent
-	13,  // 11: aegis.v1.PendingInteraction.options:type_name -> aegis.v1.ChoiceOption
-	15,  // 12: aegis.v1.QuestionContent.questions:type_name -> aegis.v1.Question
-	13,  // 13: aegis.v1.Question.options:type_name -> aegis.v1.ChoiceOption
-	0,   // 14: aegis.v1.Session.state:type_name -> aegis.v1.SessionState
-	68,  // 15: aegis.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	68,  // 16: aegis.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	68,  // 17: aegis.v1.Session.state_since:type_name -> google.protobuf.Timestamp
-	9,   // 18: aegis.v1.Session.evidence:type_name -> aegis.v1.Evidence
-	12,  // 19: aegis.v1.Session.pending_interactions:type_name -> aegis.v1.PendingInteraction
-	63,  // 20: aegis.v1.Session.labels:type_name -> aegis.v1.Session.LabelsEntry
-	10,  // 21: aegis.v1.Session.exit:type_name -> aegis.v1.ExitInfo
-	11,  // 22: aegis.v1.Session.stall:type_name -> aegis.v1.Stall
-	23,  // 23: aegis.v1.Session.policy:type_name -> aegis.v1.InteractionPolicy
-	0,   // 24: aegis.v1.WaitOptions.states:type_name -> aegis.v1.SessionState
-	69,  // 25: aegis.v1.WaitOptions.timeout:type_name -> google.protobuf.Duration
-	64,  // 26: aegis.v1.CreateSessionRequest.env:type_name -> aegis.v1.CreateSessionRequest.EnvEntry
-	65,  // 27: aegis.v1.CreateSessionRequest.labels:type_name -> aegis.v1.CreateSessionRequest.LabelsEntry
-	20,  // 28: aegis.v1.CreateSessionRequest.wait:type_name -> aegis.v1.WaitOptions
-	23,  // 29: aegis.v1.CreateSessionRequest.policy:type_name -> aegis.v1.InteractionPolicy
-	19,  // 30: aegis.v1.CreateSessionResponse.session:type_name -> aegis.v1.Session
-	21,  // 31: aegis.v1.CreateSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	22,  // 32: aegis.v1.BatchCreateSessionsRequest.requests:type_name -> aegis.v1.CreateSessionRequest
-	24,  // 33: aegis.v1.BatchCreateResult.response:type_name -> aegis.v1.CreateSessionResponse
-	27,  // 34: aegis.v1.BatchCreateResult.error:type_name -> aegis.v1.BatchError
-	26,  // 35: aegis.v1.BatchCreateSessionsResponse.results:type_name -> aegis.v1.BatchCreateResult
-	19,  // 36: aegis.v1.GetSessionResponse.session:type_name -> aegis.v1.Session
-	0,   // 37: aegis.v1.ListSessionsRequest.states:type_name -> aegis.v1.SessionState
-	66,  // 38: aegis.v1.ListSessionsRequest.labels:type_name -> aegis.v1.ListSessionsRequest.LabelsEntry
-	19,  // 39: aegis.v1.ListSessionsResponse.sessions:type_name -> aegis.v1.Session
-	19,  // 40: aegis.v1.DeleteSessionResponse.session:type_name -> aegis.v1.Session
-	3,   // 41: aegis.v1.SendMessageRequest.kind:type_name -> aegis.v1.MessageKind
-	20,  // 42: aegis.v1.SendMessageRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 43: aegis.v1.SendMessageResponse.session:type_name -> aegis.v1.Session
-	9,   // 44: aegis.v1.SendMessageResponse.delivery_evidence:type_name -> aegis.v1.Evidence
-	21,  // 45: aegis.v1.SendMessageResponse.wait_result:type_name -> aegis.v1.WaitResult
-	19,  // 46: aegis.v1.InterruptResponse.session:type_name -> aegis.v1.Session
-	19,  // 47: aegis.v1.EscapeResponse.session:type_name -> aegis.v1.Session
-	41,  // 48: aegis.v1.AnswerQuestionRequest.answers:type_name -> aegis.v1.QuestionAnswer
-	20,  // 49: aegis.v1.AnswerQuestionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 50: aegis.v1.AnswerQuestionResponse.session:type_name -> aegis.v1.Session
-	4,   // 51: aegis.v1.AnswerQuestionResponse.path:type_name -> aegis.v1.AnswerPath
-	21,  // 52: aegis.v1.AnswerQuestionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	5,   // 53: aegis.v1.ApprovePermissionRequest.scope:type_name -> aegis.v1.ApprovalScope
-	6,   // 54: aegis.v1.ApprovePermissionRequest.plan_mode:type_name -> aegis.v1.PlanApprovalMode
-	20,  // 55: aegis.v1.ApprovePermissionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 56: aegis.v1.ApprovePermissionResponse.session:type_name -> aegis.v1.Session
-	4,   // 57: aegis.v1.ApprovePermissionResponse.path:type_name -> aegis.v1.AnswerPath
-	21,  // 58: aegis.v1.ApprovePermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	20,  // 59: aegis.v1.RejectPermissionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 60: aegis.v1.RejectPermissionResponse.session:type_name -> aegis.v1.Session
-	4,   // 61: aegis.v1.RejectPermissionResponse.path:type_name -> aegis.v1.AnswerPath
-	21,  // 62: aegis.v1.RejectPermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	20,  // 63: aegis.v1.WaitSessionRequest.wait:type_name -> aegis.v1.WaitOptions
-	19,  // 64: aegis.v1.WaitSessionResponse.session:type_name -> aegis.v1.Session
-	21,  // 65: aegis.v1.WaitSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
-	68,  // 66: aegis.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
-	7,   // 67: aegis.v1.SessionEvent.kind:type_name -> aegis.v1.EventKind
-	0,   // 68: aegis.v1.SessionEvent.state:type_name -> aegis.v1.SessionState
-	0,   // 69: aegis.v1.SessionEvent.previous_state:type_name -> aegis.v1.SessionState
-	9,   // 70: aegis.v1.SessionEvent.evidence:type_name -> aegis.v1.Evidence
-	12,  // 71: aegis.v1.SessionEvent.interaction:type_name -> aegis.v1.PendingInteraction
-	11,  // 72: aegis.v1.SessionEvent.stall:type_name -> aegis.v1.Stall
-	68,  // 73: aegis.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	0,   // 74: aegis.v1.WatchSessionRequest.until_states:type_name -> aegis.v1.SessionState
-	69,  // 75: aegis.v1.WatchSessionRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	19,  // 76: aegis.v1.WatchSessionResponse.snapshot:type_name -> aegis.v1.Session
-	50,  // 77: aegis.v1.WatchSessionResponse.event:type_name -> aegis.v1.SessionEvent
-	51,  // 78: aegis.v1.WatchSessionResponse.heartbeat:type_name -> aegis.v1.Heartbeat
-	0,   // 79: aegis.v1.WatchEventsRequest.states:type_name -> aegis.v1.SessionState
-	2,   // 80: aegis.v1.WatchEventsRequest.interaction_kinds:type_name -> aegis.v1.InteractionKind
-	69,  // 81: aegis.v1.WatchEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	50,  // 82: aegis.v1.WatchEventsResponse.event:type_name -> aegis.v1.SessionEvent
-	51,  // 83: aegis.v1.WatchEventsResponse.heartbeat:type_name -> aegis.v1.Heartbeat
-	68,  // 84: aegis.v1.TranscriptEntry.time:type_name -> google.protobuf.Timestamp
-	8,   // 85: aegis.v1.TranscriptEntry.kind:type_name -> aegis.v1.EntryKind
-	8,   // 86: aegis.v1.GetTranscriptRequest.kinds:type_name -> aegis.v1.EntryKind
-	56,  // 87: aegis.v1.GetTranscriptResponse.entries:type_name -> aegis.v1.TranscriptEntry
-	68,  // 88: aegis.v1.CaptureScreenResponse.capture_time:type_name -> google.protobuf.Timestamp
-	68,  // 89: aegis.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
-	69,  // 90: aegis.v1.GetServerInfoResponse.uptime:type_name -> google.protobuf.Duration
-	67,  // 91: aegis.v1.GetServerInfoResponse.sessions_by_state:type_name -> aegis.v1.GetServerInfoResponse.SessionsByStateEntry
-	22,  // 92: aegis.v1.SessionService.CreateSession:input_type -> aegis.v1.CreateSessionRequest
-	25,  // 93: aegis.v1.SessionService.BatchCreateSessions:input_type -> aegis.v1.BatchCreateSessionsRequest
-	29,  // 94: aegis.v1.SessionService.GetSession:input_type -> aegis.v1.GetSessionRequest
-	31,  // 95: aegis.v1.SessionService.ListSessions:input_type -> aegis.v1.ListSessionsRequest
-	33,  // 96: aegis.v1.SessionService.DeleteSession:input_type -> aegis.v1.DeleteSessionRequest
-	35,  // 97: aegis.v1.SessionService.SendMessage:input_type -> aegis.v1.SendMessageRequest
-	37,  // 98: aegis.v1.SessionService.Interrupt:input_type -> aegis.v1.InterruptRequest
-	39,  // 99: aegis.v1.SessionService.Escape:input_type -> aegis.v1.EscapeRequest
-	42,  // 100: aegis.v1.SessionService.AnswerQuestion:input_type -> aegis.v1.AnswerQuestionRequest
-	44,  // 101: aegis.v1.SessionService.ApprovePermission:input_type -> aegis.v1.ApprovePermissionRequest
-	46,  // 102: aegis.v1.SessionService.RejectPermission:input_type -> aegis.v1.RejectPermissionRequest
-	48,  // 103: aegis.v1.SessionService.WaitSession:input_type -> aegis.v1.WaitSessionRequest
-	52,  // 104: aegis.v1.SessionService.WatchSession:input_type -> aegis.v1.WatchSessionRequest
-	54,  // 105: aegis.v1.SessionService.WatchEvents:input_type -> aegis.v1.WatchEventsRequest
-	57,  // 106: aegis.v1.SessionService.GetTranscript:input_type -> aegis.v1.GetTranscriptRequest
-	59,  // 107: aegis.v1.SessionService.CaptureScreen:input_type -> aegis.v1.CaptureScreenRequest
-	61,  // 108: aegis.v1.SessionService.GetServerInfo:input_type -> aegis.v1.GetServerInfoRequest
-	24,  // 109: aegis.v1.SessionService.CreateSession:output_type -> aegis.v1.CreateSessionResponse
-	28,  // 110: aegis.v1.SessionService.BatchCreateSessions:output_type -> aegis.v1.BatchCreateSessionsResponse
-	30,  // 111: aegis.v1.SessionService.GetSession:output_type -> aegis.v1.GetSessionResponse
-	32,  // 112: aegis.v1.SessionService.ListSessions:output_type -> aegis.v1.ListSessionsResponse
-	34,  // 113: aegis.v1.SessionService.DeleteSession:output_type -> aegis.v1.DeleteSessionResponse
-	36,  // 114: aegis.v1.SessionService.SendMessage:output_type -> aegis.v1.SendMessageResponse
-	38,  // 115: aegis.v1.SessionService.Interrupt:output_type -> aegis.v1.InterruptResponse
-	40,  // 116: aegis.v1.SessionService.Escape:output_type -> aegis.v1.EscapeResponse
-	43,  // 117: aegis.v1.SessionService.AnswerQuestion:output_type -> aegis.v1.AnswerQuestionResponse
-	45,  // 118: aegis.v1.SessionService.ApprovePermission:output_type -> aegis.v1.ApprovePermissionResponse
-	47,  // 119: aegis.v1.SessionService.RejectPermission:output_type -> aegis.v1.RejectPermissionResponse
-	49,  // 120: aegis.v1.SessionService.WaitSession:output_type -> aegis.v1.WaitSessionResponse
-	53,  // 121: aegis.v1.SessionService.WatchSession:output_type -> aegis.v1.WatchSessionResponse
-	55,  // 122: aegis.v1.SessionService.WatchEvents:output_type -> aegis.v1.WatchEventsResponse
-	58,  // 123: aegis.v1.SessionService.GetTranscript:output_type -> aegis.v1.GetTranscriptResponse
-	60,  // 124: aegis.v1.SessionService.CaptureScreen:output_type -> aegis.v1.CaptureScreenResponse
-	62,  // 125: aegis.v1.SessionService.GetServerInfo:output_type -> aegis.v1.GetServerInfoResponse
-	109, // [109:126] is the sub-list for method output_type
-	92,  // [92:109] is the sub-list for method input_type
-	92,  // [92:92] is the sub-list for extension type_name
-	92,  // [92:92] is the sub-list for extension extendee
-	0,   // [0:92] is the sub-list for field type_name
+	69,  // 6: aegis.v1.PendingInteraction.since:type_name -> google.protobuf.Timestamp
+	15,  // 7: aegis.v1.PendingInteraction.question:type_name -> aegis.v1.QuestionContent
+	17,  // 8: aegis.v1.PendingInteraction.permission:type_name -> aegis.v1.PermissionContent
+	18,  // 9: aegis.v1.PendingInteraction.plan:type_name -> aegis.v1.PlanContent
+	19,  // 10: aegis.v1.PendingInteraction.trust:type_name -> aegis.v1.TrustContent
+	13,  // 11: aegis.v1.PendingInteraction.api_key:type_name -> aegis.v1.ApiKeyContent
+	14,  // 12: aegis.v1.PendingInteraction.options:type_name -> aegis.v1.ChoiceOption
+	16,  // 13: aegis.v1.QuestionContent.questions:type_name -> aegis.v1.Question
+	14,  // 14: aegis.v1.Question.options:type_name -> aegis.v1.ChoiceOption
+	0,   // 15: aegis.v1.Session.state:type_name -> aegis.v1.SessionState
+	69,  // 16: aegis.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	69,  // 17: aegis.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	69,  // 18: aegis.v1.Session.state_since:type_name -> google.protobuf.Timestamp
+	9,   // 19: aegis.v1.Session.evidence:type_name -> aegis.v1.Evidence
+	12,  // 20: aegis.v1.Session.pending_interactions:type_name -> aegis.v1.PendingInteraction
+	64,  // 21: aegis.v1.Session.labels:type_name -> aegis.v1.Session.LabelsEntry
+	10,  // 22: aegis.v1.Session.exit:type_name -> aegis.v1.ExitInfo
+	11,  // 23: aegis.v1.Session.stall:type_name -> aegis.v1.Stall
+	24,  // 24: aegis.v1.Session.policy:type_name -> aegis.v1.InteractionPolicy
+	0,   // 25: aegis.v1.WaitOptions.states:type_name -> aegis.v1.SessionState
+	70,  // 26: aegis.v1.WaitOptions.timeout:type_name -> google.protobuf.Duration
+	65,  // 27: aegis.v1.CreateSessionRequest.env:type_name -> aegis.v1.CreateSessionRequest.EnvEntry
+	66,  // 28: aegis.v1.CreateSessionRequest.labels:type_name -> aegis.v1.CreateSessionRequest.LabelsEntry
+	21,  // 29: aegis.v1.CreateSessionRequest.wait:type_name -> aegis.v1.WaitOptions
+	24,  // 30: aegis.v1.CreateSessionRequest.policy:type_name -> aegis.v1.InteractionPolicy
+	20,  // 31: aegis.v1.CreateSessionResponse.session:type_name -> aegis.v1.Session
+	22,  // 32: aegis.v1.CreateSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	23,  // 33: aegis.v1.BatchCreateSessionsRequest.requests:type_name -> aegis.v1.CreateSessionRequest
+	25,  // 34: aegis.v1.BatchCreateResult.response:type_name -> aegis.v1.CreateSessionResponse
+	28,  // 35: aegis.v1.BatchCreateResult.error:type_name -> aegis.v1.BatchError
+	27,  // 36: aegis.v1.BatchCreateSessionsResponse.results:type_name -> aegis.v1.BatchCreateResult
+	20,  // 37: aegis.v1.GetSessionResponse.session:type_name -> aegis.v1.Session
+	0,   // 38: aegis.v1.ListSessionsRequest.states:type_name -> aegis.v1.SessionState
+	67,  // 39: aegis.v1.ListSessionsRequest.labels:type_name -> aegis.v1.ListSessionsRequest.LabelsEntry
+	20,  // 40: aegis.v1.ListSessionsResponse.sessions:type_name -> aegis.v1.Session
+	20,  // 41: aegis.v1.DeleteSessionResponse.session:type_name -> aegis.v1.Session
+	3,   // 42: aegis.v1.SendMessageRequest.kind:type_name -> aegis.v1.MessageKind
+	21,  // 43: aegis.v1.SendMessageRequest.wait:type_name -> aegis.v1.WaitOptions
+	20,  // 44: aegis.v1.SendMessageResponse.session:type_name -> aegis.v1.Session
+	9,   // 45: aegis.v1.SendMessageResponse.delivery_evidence:type_name -> aegis.v1.Evidence
+	22,  // 46: aegis.v1.SendMessageResponse.wait_result:type_name -> aegis.v1.WaitResult
+	20,  // 47: aegis.v1.InterruptResponse.session:type_name -> aegis.v1.Session
+	20,  // 48: aegis.v1.EscapeResponse.session:type_name -> aegis.v1.Session
+	42,  // 49: aegis.v1.AnswerQuestionRequest.answers:type_name -> aegis.v1.QuestionAnswer
+	21,  // 50: aegis.v1.AnswerQuestionRequest.wait:type_name -> aegis.v1.WaitOptions
+	20,  // 51: aegis.v1.AnswerQuestionResponse.session:type_name -> aegis.v1.Session
+	4,   // 52: aegis.v1.AnswerQuestionResponse.path:type_name -> aegis.v1.AnswerPath
+	22,  // 53: aegis.v1.AnswerQuestionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	5,   // 54: aegis.v1.ApprovePermissionRequest.scope:type_name -> aegis.v1.ApprovalScope
+	6,   // 55: aegis.v1.ApprovePermissionRequest.plan_mode:type_name -> aegis.v1.PlanApprovalMode
+	21,  // 56: aegis.v1.ApprovePermissionRequest.wait:type_name -> aegis.v1.WaitOptions
+	20,  // 57: aegis.v1.ApprovePermissionResponse.session:type_name -> aegis.v1.Session
+	4,   // 58: aegis.v1.ApprovePermissionResponse.path:type_name -> aegis.v1.AnswerPath
+	22,  // 59: aegis.v1.ApprovePermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	21,  // 60: aegis.v1.RejectPermissionRequest.wait:type_name -> aegis.v1.WaitOptions
+	20,  // 61: aegis.v1.RejectPermissionResponse.session:type_name -> aegis.v1.Session
+	4,   // 62: aegis.v1.RejectPermissionResponse.path:type_name -> aegis.v1.AnswerPath
+	22,  // 63: aegis.v1.RejectPermissionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	21,  // 64: aegis.v1.WaitSessionRequest.wait:type_name -> aegis.v1.WaitOptions
+	20,  // 65: aegis.v1.WaitSessionResponse.session:type_name -> aegis.v1.Session
+	22,  // 66: aegis.v1.WaitSessionResponse.wait_result:type_name -> aegis.v1.WaitResult
+	69,  // 67: aegis.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	7,   // 68: aegis.v1.SessionEvent.kind:type_name -> aegis.v1.EventKind
+	0,   // 69: aegis.v1.SessionEvent.state:type_name -> aegis.v1.SessionState
+	0,   // 70: aegis.v1.SessionEvent.previous_state:type_name -> aegis.v1.SessionState
+	9,   // 71: aegis.v1.SessionEvent.evidence:type_name -> aegis.v1.Evidence
+	12,  // 72: aegis.v1.SessionEvent.interaction:type_name -> aegis.v1.PendingInteraction
+	11,  // 73: aegis.v1.SessionEvent.stall:type_name -> aegis.v1.Stall
+	69,  // 74: aegis.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	0,   // 75: aegis.v1.WatchSessionRequest.until_states:type_name -> aegis.v1.SessionState
+	70,  // 76: aegis.v1.WatchSessionRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	20,  // 77: aegis.v1.WatchSessionResponse.snapshot:type_name -> aegis.v1.Session
+	51,  // 78: aegis.v1.WatchSessionResponse.event:type_name -> aegis.v1.SessionEvent
+	52,  // 79: aegis.v1.WatchSessionResponse.heartbeat:type_name -> aegis.v1.Heartbeat
+	0,   // 80: aegis.v1.WatchEventsRequest.states:type_name -> aegis.v1.SessionState
+	2,   // 81: aegis.v1.WatchEventsRequest.interaction_kinds:type_name -> aegis.v1.InteractionKind
+	70,  // 82: aegis.v1.WatchEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	51,  // 83: aegis.v1.WatchEventsResponse.event:type_name -> aegis.v1.SessionEvent
+	52,  // 84: aegis.v1.WatchEventsResponse.heartbeat:type_name -> aegis.v1.Heartbeat
+	69,  // 85: aegis.v1.TranscriptEntry.time:type_name -> google.protobuf.Timestamp
+	8,   // 86: aegis.v1.TranscriptEntry.kind:type_name -> aegis.v1.EntryKind
+	8,   // 87: aegis.v1.GetTranscriptRequest.kinds:type_name -> aegis.v1.EntryKind
+	57,  // 88: aegis.v1.GetTranscriptResponse.entries:type_name -> aegis.v1.TranscriptEntry
+	69,  // 89: aegis.v1.CaptureScreenResponse.capture_time:type_name -> google.protobuf.Timestamp
+	69,  // 90: aegis.v1.GetServerInfoResponse.start_time:type_name -> google.protobuf.Timestamp
+	70,  // 91: aegis.v1.GetServerInfoResponse.uptime:type_name -> google.protobuf.Duration
+	68,  // 92: aegis.v1.GetServerInfoResponse.sessions_by_state:type_name -> aegis.v1.GetServerInfoResponse.SessionsByStateEntry
+	23,  // 93: aegis.v1.SessionService.CreateSession:input_type -> aegis.v1.CreateSessionRequest
+	26,  // 94: aegis.v1.SessionService.BatchCreateSessions:input_type -> aegis.v1.BatchCreateSessionsRequest
+	30,  // 95: aegis.v1.SessionService.GetSession:input_type -> aegis.v1.GetSessionRequest
+	32,  // 96: aegis.v1.SessionService.ListSessions:input_type -> aegis.v1.ListSessionsRequest
+	34,  // 97: aegis.v1.SessionService.DeleteSession:input_type -> aegis.v1.DeleteSessionRequest
+	36,  // 98: aegis.v1.SessionService.SendMessage:input_type -> aegis.v1.SendMessageRequest
+	38,  // 99: aegis.v1.SessionService.Interrupt:input_type -> aegis.v1.InterruptRequest
+	40,  // 100: aegis.v1.SessionService.Escape:input_type -> aegis.v1.EscapeRequest
+	43,  // 101: aegis.v1.SessionService.AnswerQuestion:input_type -> aegis.v1.AnswerQuestionRequest
+	45,  // 102: aegis.v1.SessionService.ApprovePermission:input_type -> aegis.v1.ApprovePermissionRequest
+	47,  // 103: aegis.v1.SessionService.RejectPermission:input_type -> aegis.v1.RejectPermissionRequest
+	49,  // 104: aegis.v1.SessionService.WaitSession:input_type -> aegis.v1.WaitSessionRequest
+	53,  // 105: aegis.v1.SessionService.WatchSession:input_type -> aegis.v1.WatchSessionRequest
+	55,  // 106: aegis.v1.SessionService.WatchEvents:input_type -> aegis.v1.WatchEventsRequest
+	58,  // 107: aegis.v1.SessionService.GetTranscript:input_type -> aegis.v1.GetTranscriptRequest
+	60,  // 108: aegis.v1.SessionService.CaptureScreen:input_type -> aegis.v1.CaptureScreenRequest
+	62,  // 109: aegis.v1.SessionService.GetServerInfo:input_type -> aegis.v1.GetServerInfoRequest
+	25,  // 110: aegis.v1.SessionService.CreateSession:output_type -> aegis.v1.CreateSessionResponse
+	29,  // 111: aegis.v1.SessionService.BatchCreateSessions:output_type -> aegis.v1.BatchCreateSessionsResponse
+	31,  // 112: aegis.v1.SessionService.GetSession:output_type -> aegis.v1.GetSessionResponse
+	33,  // 113: aegis.v1.SessionService.ListSessions:output_type -> aegis.v1.ListSessionsResponse
+	35,  // 114: aegis.v1.SessionService.DeleteSession:output_type -> aegis.v1.DeleteSessionResponse
+	37,  // 115: aegis.v1.SessionService.SendMessage:output_type -> aegis.v1.SendMessageResponse
+	39,  // 116: aegis.v1.SessionService.Interrupt:output_type -> aegis.v1.InterruptResponse
+	41,  // 117: aegis.v1.SessionService.Escape:output_type -> aegis.v1.EscapeResponse
+	44,  // 118: aegis.v1.SessionService.AnswerQuestion:output_type -> aegis.v1.AnswerQuestionResponse
+	46,  // 119: aegis.v1.SessionService.ApprovePermission:output_type -> aegis.v1.ApprovePermissionResponse
+	48,  // 120: aegis.v1.SessionService.RejectPermission:output_type -> aegis.v1.RejectPermissionResponse
+	50,  // 121: aegis.v1.SessionService.WaitSession:output_type -> aegis.v1.WaitSessionResponse
+	54,  // 122: aegis.v1.SessionService.WatchSession:output_type -> aegis.v1.WatchSessionResponse
+	56,  // 123: aegis.v1.SessionService.WatchEvents:output_type -> aegis.v1.WatchEventsResponse
+	59,  // 124: aegis.v1.SessionService.GetTranscript:output_type -> aegis.v1.GetTranscriptResponse
+	61,  // 125: aegis.v1.SessionService.CaptureScreen:output_type -> aegis.v1.CaptureScreenResponse
+	63,  // 126: aegis.v1.SessionService.GetServerInfo:output_type -> aegis.v1.GetServerInfoResponse
+	110, // [110:127] is the sub-list for method output_type
+	93,  // [93:110] is the sub-list for method input_type
+	93,  // [93:93] is the sub-list for extension type_name
+	93,  // [93:93] is the sub-list for extension extendee
+	0,   // [0:93] is the sub-list for field type_name
 }
 
 func init() { file_aegis_v1_aegis_proto_init() }
@@ -5419,17 +5519,18 @@ func file_aegis_v1_aegis_proto_init() {
 		(*PendingInteraction_Permission)(nil),
 		(*PendingInteraction_Plan)(nil),
 		(*PendingInteraction_Trust)(nil),
+		(*PendingInteraction_ApiKey)(nil),
 	}
-	file_aegis_v1_aegis_proto_msgTypes[17].OneofWrappers = []any{
+	file_aegis_v1_aegis_proto_msgTypes[18].OneofWrappers = []any{
 		(*BatchCreateResult_Response)(nil),
 		(*BatchCreateResult_Error)(nil),
 	}
-	file_aegis_v1_aegis_proto_msgTypes[44].OneofWrappers = []any{
+	file_aegis_v1_aegis_proto_msgTypes[45].OneofWrappers = []any{
 		(*WatchSessionResponse_Snapshot)(nil),
 		(*WatchSessionResponse_Event)(nil),
 		(*WatchSessionResponse_Heartbeat)(nil),
 	}
-	file_aegis_v1_aegis_proto_msgTypes[46].OneofWrappers = []any{
+	file_aegis_v1_aegis_proto_msgTypes[47].OneofWrappers = []any{
 		(*WatchEventsResponse_Event)(nil),
 		(*WatchEventsResponse_Heartbeat)(nil),
 	}
@@ -5439,7 +5540,7 @@ func file_aegis_v1_aegis_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aegis_v1_aegis_proto_rawDesc), len(file_aegis_v1_aegis_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   59,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -63,6 +63,10 @@ class _SessionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SessionS
     """CC exited or its tmux window is gone. Stable and final; see `Session.exit`."""
     SESSION_STATE_UNKNOWN: _SessionState.ValueType  # 13
     """CC shows something Aegis does not recognise (for example an unknown dialog). Not stable."""
+    SESSION_STATE_API_KEY_PROMPT: _SessionState.ValueType  # 14
+    """"Detected a custom API key … Do you want to use this API key?" at start-up: ApprovePermission (use
+    it) / RejectPermission (do not). Pending interaction of kind API_KEY.
+    """
 
 class SessionState(_SessionState, metaclass=_SessionStateEnumTypeWrapper):
     """What CC is doing. Extensible: clients must treat unknown values as unstable unless `Session.stable` says
@@ -97,6 +101,10 @@ SESSION_STATE_EXITED: SessionState.ValueType  # 12
 """CC exited or its tmux window is gone. Stable and final; see `Session.exit`."""
 SESSION_STATE_UNKNOWN: SessionState.ValueType  # 13
 """CC shows something Aegis does not recognise (for example an unknown dialog). Not stable."""
+SESSION_STATE_API_KEY_PROMPT: SessionState.ValueType  # 14
+""""Detected a custom API key … Do you want to use this API key?" at start-up: ApprovePermission (use
+it) / RejectPermission (do not). Pending interaction of kind API_KEY.
+"""
 Global___SessionState: _TypeAlias = SessionState  # noqa: Y015
 
 class _EvidenceSource:
@@ -157,6 +165,8 @@ class _InteractionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Inter
     """A plan approval (ExitPlanMode): ApprovePermission / RejectPermission."""
     INTERACTION_KIND_TRUST: _InteractionKind.ValueType  # 5
     """The workspace-trust dialog: ApprovePermission (trust) / RejectPermission (exit)."""
+    INTERACTION_KIND_API_KEY: _InteractionKind.ValueType  # 6
+    """CC's "use this API key?" dialog: ApprovePermission (use it) / RejectPermission (do not)."""
 
 class InteractionKind(_InteractionKind, metaclass=_InteractionKindEnumTypeWrapper):
     """Kind of a pending interaction."""
@@ -173,6 +183,8 @@ INTERACTION_KIND_PLAN: InteractionKind.ValueType  # 4
 """A plan approval (ExitPlanMode): ApprovePermission / RejectPermission."""
 INTERACTION_KIND_TRUST: InteractionKind.ValueType  # 5
 """The workspace-trust dialog: ApprovePermission (trust) / RejectPermission (exit)."""
+INTERACTION_KIND_API_KEY: InteractionKind.ValueType  # 6
+"""CC's "use this API key?" dialog: ApprovePermission (use it) / RejectPermission (do not)."""
 Global___InteractionKind: _TypeAlias = InteractionKind  # noqa: Y015
 
 class _MessageKind:
@@ -499,6 +511,7 @@ class PendingInteraction(_message.Message):
     PERMISSION_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
     TRUST_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Stable id: CC's tool_use_id where one exists, otherwise an Aegis id ("trust-…")."""
@@ -525,6 +538,10 @@ class PendingInteraction(_message.Message):
         """For TRUST."""
 
     @_builtins.property
+    def api_key(self) -> Global___ApiKeyContent:
+        """For API_KEY."""
+
+    @_builtins.property
     def options(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChoiceOption]:
         """The choices CC offers on screen right now, in order (empty until the dialog is drawn)."""
 
@@ -538,17 +555,44 @@ class PendingInteraction(_message.Message):
         permission: Global___PermissionContent | None = ...,
         plan: Global___PlanContent | None = ...,
         trust: Global___TrustContent | None = ...,
+        api_key: Global___ApiKeyContent | None = ...,
         options: _abc.Iterable[Global___ChoiceOption] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "permission", b"permission", "plan", b"plan", "question", b"question", "since", b"since", "trust", b"trust"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "content", b"content", "permission", b"permission", "plan", b"plan", "question", b"question", "since", b"since", "trust", b"trust"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "id", b"id", "kind", b"kind", "options", b"options", "permission", b"permission", "plan", b"plan", "question", b"question", "since", b"since", "trust", b"trust"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "content", b"content", "id", b"id", "kind", b"kind", "options", b"options", "permission", b"permission", "plan", b"plan", "question", b"question", "since", b"since", "trust", b"trust"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["question", "permission", "plan", "trust"]  # noqa: Y015
+    _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["question", "permission", "plan", "trust", "api_key"]  # noqa: Y015
     _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_content) -> _WhichOneofReturnType_content | None: ...
 
 Global___PendingInteraction: _TypeAlias = PendingInteraction  # noqa: Y015
+
+@_typing.final
+class ApiKeyContent(_message.Message):
+    """CC's API-key confirmation: which variable and the part of the key CC shows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENV_VAR_FIELD_NUMBER: _builtins.int
+    KEY_HINT_FIELD_NUMBER: _builtins.int
+    env_var: _builtins.str
+    """The environment variable CC found, e.g. "ANTHROPIC_API_KEY"."""
+    key_hint: _builtins.str
+    """The key as CC shows it (abbreviated, e.g. "sk-ant-...abc123"); never the whole key."""
+    def __init__(
+        self,
+        *,
+        env_var: _builtins.str = ...,
+        key_hint: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["env_var", b"env_var", "key_hint", b"key_hint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApiKeyContent: _TypeAlias = ApiKeyContent  # noqa: Y015
 
 @_typing.final
 class ChoiceOption(_message.Message):
@@ -1064,9 +1108,14 @@ class InteractionPolicy(_message.Message):
 
     TRUST_WORK_DIR_FIELD_NUMBER: _builtins.int
     APPROVE_TOOLS_FIELD_NUMBER: _builtins.int
+    ACCEPT_OWN_API_KEY_FIELD_NUMBER: _builtins.int
     trust_work_dir: _builtins.bool
     """Accept CC's workspace-trust dialog for `work_dir` (by keys, verified). While it does, the session
     stays STARTING; if it cannot, the dialog is surfaced as TRUST_PROMPT.
+    """
+    accept_own_api_key: _builtins.bool
+    """Accept CC's "use this API key?" dialog when the key it shows is the one this session was started
+    with (its env, else the service's environment). Any other key is surfaced as API_KEY_PROMPT.
     """
     @_builtins.property
     def approve_tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1080,10 +1129,11 @@ class InteractionPolicy(_message.Message):
         *,
         trust_work_dir: _builtins.bool = ...,
         approve_tools: _abc.Iterable[_builtins.str] | None = ...,
+        accept_own_api_key: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve_tools", b"approve_tools", "trust_work_dir", b"trust_work_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept_own_api_key", b"accept_own_api_key", "approve_tools", b"approve_tools", "trust_work_dir", b"trust_work_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
