@@ -2,7 +2,7 @@
 //! events that say nothing, exactly one exit. Real server, tmux and CC (every supported variant).
 mod common;
 use aegis::proto::v1 as pb;
-use common::{Cc, Rig};
+use common::{assert_events_say_something, Cc, Rig};
 use pb::SessionState as S;
 
 fn millis(t: &Option<prost_types::Timestamp>) -> i64 {
@@ -11,28 +11,6 @@ fn millis(t: &Option<prost_types::Timestamp>) -> i64 {
 
 fn is_kind(e: &pb::SessionEvent, k: pb::EventKind) -> bool {
     e.kind == k as i32
-}
-
-/// What every event history must satisfy: STATE_CHANGED only when the state changes, and at most one
-/// event that ends the session.
-pub fn assert_events_say_something(events: &[pb::SessionEvent]) {
-    for e in events {
-        if is_kind(e, pb::EventKind::StateChanged) {
-            assert_ne!(e.state, e.previous_state, "a STATE_CHANGED that changes nothing: {e:#?}");
-        }
-    }
-    let exits = events
-        .iter()
-        .filter(|e| e.state == S::Exited as i32 && e.previous_state != S::Exited as i32)
-        .filter(|e| is_kind(e, pb::EventKind::StateChanged) || is_kind(e, pb::EventKind::Deleted))
-        .count();
-    assert!(exits <= 1, "{exits} exit events: {events:#?}");
-    assert!(
-        !events.iter().any(|e| e.state == S::Exited as i32
-            && e.previous_state == S::Exited as i32
-            && (is_kind(e, pb::EventKind::StateChanged) || is_kind(e, pb::EventKind::Deleted))),
-        "a second exit event: {events:#?}"
-    );
 }
 
 /// A session created with a prompt has no stable state before that prompt's turn ran: a WaitSession

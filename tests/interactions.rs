@@ -320,7 +320,8 @@ per_cc!(plan_approve_with_auto_mode);
 async fn trust_prompt_approve_and_reject(cc: Cc) {
     let mut rig = Rig::start(cc).await;
     for (approve, dir) in [(true, "untrusted"), (false, "home")] {
-        let mut req = rig.create_request("");
+        // The approved one was created with a prompt: the approval's wait ends at that prompt's answer.
+        let mut req = rig.create_request(if approve { "SLOW(500) after trust" } else { "" });
         req.work_dir = rig.path(dir).canonicalize().unwrap().to_string_lossy().into_owned();
         req.wait = Some(wait(60, &[]));
         let s = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
@@ -339,7 +340,14 @@ async fn trust_prompt_approve_and_reject(cc: Cc) {
                 .unwrap_or_else(|e| panic!("{e:?}\n{}", rig.server_log()))
                 .into_inner();
             assert_eq!(r.path, pb::AnswerPath::Keys as i32);
-            assert_eq!(state_of(r.session.as_ref().unwrap()), S::Idle, "{:?}", r.session);
+            let after = r.session.unwrap();
+            assert_eq!(state_of(&after), S::Idle, "{after:?}");
+            assert_eq!(after.last_assistant_message, "Fake reply: SLOW(500) after trust", "{after:?}");
+            let events = rig.events(&s.id).await;
+            let sent = events.iter().position(|e| e.kind == pb::EventKind::MessageSent as i32);
+            let idle =
+                events.iter().position(|e| e.kind == pb::EventKind::StateChanged as i32 && e.state == S::Idle as i32);
+            assert!(sent.is_some() && sent < idle, "IDLE before the first prompt was sent: {events:#?}");
         } else {
             rig.client
                 .reject_permission(pb::RejectPermissionRequest {
@@ -367,6 +375,8 @@ async fn api_error_retries_then_final_error(cc: Cc) {
     assert!(s1.error_message.contains("500"), "{:?}", s1.error_message);
     let seen: Vec<_> = rig.events(&s.id).await.iter().map(|e| S::try_from(e.state).unwrap()).collect();
     assert!(seen.contains(&S::RateLimited), "retries were not visible: {seen:?}");
+    // One RATE_LIMITED state change, however many countdown ticks and attempts CC draws.
+    common::assert_events_say_something(&rig.events(&s.id).await);
     // The next good turn clears the error. CC re-sends the failed prompt merged with the next one, so
     // the fake model gets a rule that answers the merged text.
     let script =

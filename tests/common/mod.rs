@@ -334,6 +334,28 @@ impl Rig {
     }
 }
 
+/// What every event history must satisfy: STATE_CHANGED only when the state changes, and at most one
+/// event that ends the session.
+pub fn assert_events_say_something(events: &[pb::SessionEvent]) {
+    for e in events {
+        if e.kind == pb::EventKind::StateChanged as i32 {
+            assert_ne!(e.state, e.previous_state, "a STATE_CHANGED that changes nothing: {e:#?}");
+        }
+    }
+    let exits = events
+        .iter()
+        .filter(|e| e.state == pb::SessionState::Exited as i32 && e.previous_state != pb::SessionState::Exited as i32)
+        .filter(|e| e.kind == pb::EventKind::StateChanged as i32 || e.kind == pb::EventKind::Deleted as i32)
+        .count();
+    assert!(exits <= 1, "{exits} exit events: {events:#?}");
+    assert!(
+        !events.iter().any(|e| e.state == pb::SessionState::Exited as i32
+            && e.previous_state == pb::SessionState::Exited as i32
+            && (e.kind == pb::EventKind::StateChanged as i32 || e.kind == pb::EventKind::Deleted as i32)),
+        "a second exit event: {events:#?}"
+    );
+}
+
 pub fn wait(secs: u64, states: &[pb::SessionState]) -> pb::WaitOptions {
     pb::WaitOptions {
         states: states.iter().map(|s| *s as i32).collect(),
