@@ -426,6 +426,9 @@ impl Manager {
             Ok(p) => p,
             Err(e) => {
                 self.sessions.write().unwrap().remove(&id);
+                if let Some(dir) = settings_path.parent() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
                 return Err(unavailable(e));
             }
         };
