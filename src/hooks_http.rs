@@ -3,7 +3,7 @@
 use crate::core::{ErrorKind, Manager};
 use axum::{
     body::Bytes,
-    extract::{Path, State},
+    extract::{DefaultBodyLimit, Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::post,
@@ -11,6 +11,13 @@ use axum::{
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Largest hook body accepted (413 above). Bodies are read before the secret is checked, so this
+/// bounds what any local process can make us buffer. CC's biggest payloads are PostToolUse with a
+/// tool's whole output (Bash keeps 30 000 characters by default, Read ~25 000 tokens) and
+/// PreToolUse/PermissionRequest of a Write with the file's content; 4 MiB leaves room for those. A
+/// payload over the cap only loses that hook's hint (CC carries on; the screen still shows dialogs).
+pub const MAX_HOOK_BODY: usize = 4 << 20;
 
 async fn hook(State(mgr): State<Arc<Manager>>, Path((sid, secret)): Path<(String, String)>, body: Bytes) -> Response {
     match mgr.deliver_hook(&sid, &secret, &body).await {
@@ -38,8 +45,11 @@ pub async fn start(
         }
     };
     let addr = listener.local_addr()?;
-    std::fs::write(port_file, addr.port().to_string())?;
-    let app = Router::new().route("/hooks/{sid}/{secret}", post(hook)).with_state(mgr);
+    crate::private_fs::write(port_file, addr.port().to_string().as_bytes())?;
+    let app = Router::new()
+        .route("/hooks/{sid}/{secret}", post(hook))
+        .layer(DefaultBodyLimit::max(MAX_HOOK_BODY))
+        .with_state(mgr);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     });

@@ -5,7 +5,7 @@
 //! - [`tmux`], [`files`], [`hooks_http`]: drivers (argv-only tmux + control-mode push channel,
 //!   inotify, the hook receiver).
 //! - [`core`]: sessions, state fusion, pending interactions, event log — no gRPC here.
-//! - [`store`]: the embedded SQLite store behind the core.
+//! - [`store`]: the embedded SQLite store behind the core; [`private_fs`]: 0700/0600 state files.
 //! - [`api`]: thin tonic handlers and the one place that maps core errors to `tonic::Status`.
 //! - [`cli`], [`mcp`]: the human commands and the MCP server, both thin gRPC clients.
 //! - [`fakeapi`]: a scripted fake Anthropic Messages API for tests and offline use.
@@ -18,6 +18,7 @@ pub mod fakeapi;
 pub mod files;
 pub mod hooks_http;
 pub mod mcp;
+pub mod private_fs;
 pub mod proto;
 pub mod server;
 pub mod store;

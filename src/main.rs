@@ -13,8 +13,13 @@ struct Cli {
     #[arg(long, global = true, env = "AEGIS_ADDRESS", default_value = "http://127.0.0.1:50051")]
     address: String,
     /// Bearer token: required by `serve` on non-loopback addresses, sent by the client commands.
+    /// Prefer --token-file: a flag's value shows in `ps` to every local user.
     #[arg(long, global = true, env = "AEGIS_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// File holding the bearer token (the preferred way): owned by you, mode 0600 or 0400; one
+    /// trailing newline is removed.
+    #[arg(long, global = true, env = "AEGIS_TOKEN_FILE", value_name = "PATH")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,7 +45,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// gRPC listen address. Loopback by default; any other address requires --token.
+    /// gRPC listen address. Loopback by default; any other address requires a token (--token-file).
     #[arg(long, env = "AEGIS_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
     /// State directory (SQLite store). Default: $XDG_STATE_HOME/aegis or ~/.local/state/aegis.
@@ -103,8 +108,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let token = match cli.command {
+        Command::FakeApi { .. } => None,
+        _ => aegis::server::resolve_token(cli.token, cli.token_file.as_deref())?,
+    };
     let conn =
-        aegis::cli::ConnectOptions { address: cli.address, token: cli.token.clone(), timeout: Duration::from_secs(30) };
+        aegis::cli::ConnectOptions { address: cli.address, token: token.clone(), timeout: Duration::from_secs(30) };
     match cli.command {
         Command::Human(cmd) => std::process::exit(aegis::cli::run(cmd, conn).await?),
         Command::Mcp => aegis::mcp::serve_stdio(conn).await,
@@ -116,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 tmux_socket: a.tmux_socket,
                 claude_bin: a.claude_bin,
                 claude_config_dir: a.claude_config_dir,
-                token: cli.token,
+                token,
                 stall_threshold: Duration::from_secs(a.stall_secs),
                 retain_events: a.retain_events.max(1),
                 watch: aegis::api::streams::WatchLimits {

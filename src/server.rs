@@ -7,7 +7,11 @@ use crate::files::FileWatcher;
 use crate::proto::v1::session_service_server::SessionServiceServer;
 use crate::store::Store;
 use crate::tmux::Tmux;
+use anyhow::Context as _;
+use std::fs::File;
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::os::unix::io::AsRawFd as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -38,18 +42,135 @@ pub fn which(bin: &Path) -> PathBuf {
 }
 
 async fn version_of(bin: &Path, arg: &str) -> String {
-    let out = tokio::time::timeout(Duration::from_secs(10), tokio::process::Command::new(bin).arg(arg).output()).await;
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg(arg);
+    for name in crate::tmux::service_env_names() {
+        cmd.env_remove(name);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(10), cmd.output()).await;
     match out {
         Ok(Ok(o)) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         _ => String::new(),
     }
 }
 
-pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
-    if !cfg.listen.ip().is_loopback() && cfg.token.is_none() {
-        anyhow::bail!("refusing to listen on {} without --token (only loopback may be unauthenticated)", cfg.listen);
+/// The bearer token from `--token`/`AEGIS_TOKEN` or `--token-file`/`AEGIS_TOKEN_FILE` (not both).
+/// An empty token is a configuration error: it would authenticate `authorization: Bearer `.
+pub fn resolve_token(flag: Option<String>, file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let token = match (flag, file) {
+        (Some(_), Some(_)) => anyhow::bail!("give the bearer token with --token or with --token-file, not both"),
+        (Some(t), None) => t,
+        (None, Some(p)) => read_token_file(p)?,
+        (None, None) => return Ok(None),
+    };
+    if token.is_empty() {
+        anyhow::bail!(
+            "the bearer token is empty (--token, AEGIS_TOKEN or --token-file); give a non-empty token or none"
+        );
     }
-    std::fs::create_dir_all(&cfg.state_dir)?;
+    if token.chars().any(char::is_control) {
+        anyhow::bail!("the bearer token contains control characters (only a trailing newline is removed)");
+    }
+    Ok(Some(token))
+}
+
+/// Reads a token file: a regular file owned by the current user with mode 0600 or 0400 (anything
+/// looser means other users may have read it). One trailing newline is removed.
+pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let f = File::open(path).with_context(|| format!("cannot open token file {}", path.display()))?;
+    // fstat of the opened file: what is checked is what is read.
+    let meta = f.metadata().with_context(|| format!("cannot stat token file {}", path.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_file() {
+        anyhow::bail!("token file {} is not a regular file", path.display());
+    }
+    if meta.uid() != me {
+        anyhow::bail!(
+            "token file {} is owned by uid {}, not by the current user (uid {me})",
+            path.display(),
+            meta.uid()
+        );
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode != 0o600 && mode != 0o400 {
+        anyhow::bail!(
+            "token file {} has mode {mode:04o}; it must be 0600 or 0400 (chmod 600 {})",
+            path.display(),
+            path.display()
+        );
+    }
+    let text = std::io::read_to_string(f).with_context(|| format!("cannot read token file {}", path.display()))?;
+    let token = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    Ok(token.to_string())
+}
+
+/// `<state>/lock`, held with an exclusive flock(2) for the service's whole life: one service per state
+/// dir (a second one would overwrite the hook port and take over the tmux sessions). The kernel drops
+/// the lock when the process dies, so a stale file never blocks a restart. The file says who holds it.
+/// flock is called through libc (already in the dependency tree) because std's `File::try_lock` needs
+/// Rust 1.89, above the crate's MSRV; the file is opened close-on-exec, so tmux and CC never hold it.
+pub struct StateLock {
+    file: File,
+}
+
+impl StateLock {
+    pub fn acquire(state_dir: &Path) -> anyhow::Result<StateLock> {
+        let path = state_dir.join("lock");
+        let file = crate::private_fs::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                anyhow::bail!(
+                    "another aegis serve ({}) already uses the state dir {}; stop it or give another --state-dir",
+                    describe_holder(&holder),
+                    state_dir.display()
+                );
+            }
+            return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+        }
+        let lock = StateLock { file };
+        lock.record(None).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(lock)
+    }
+
+    /// Rewrites the file: `pid <pid>` and, once bound, `address <listen address>`.
+    pub fn record(&self, address: Option<SocketAddr>) -> std::io::Result<()> {
+        let mut text = format!("pid {}\n", std::process::id());
+        if let Some(a) = address {
+            text.push_str(&format!("address {a}\n"));
+        }
+        self.file.set_len(0)?;
+        self.file.write_all_at(text.as_bytes(), 0)
+    }
+}
+
+/// "pid 123, listening on 127.0.0.1:50051" from the lock file's content.
+fn describe_holder(text: &str) -> String {
+    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()));
+    let pid = field("pid ").map(|p| format!("pid {p}")).unwrap_or_else(|| "pid unknown".into());
+    match field("address ") {
+        Some(a) => format!("{pid}, listening on {a}"),
+        None => format!("{pid}, not listening yet"),
+    }
+}
+
+pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
+    if cfg.token.as_deref() == Some("") {
+        anyhow::bail!("the bearer token is empty; give a non-empty token or none");
+    }
+    if !cfg.listen.ip().is_loopback() && cfg.token.is_none() {
+        anyhow::bail!(
+            "refusing to listen on {} without a token (--token-file or --token; only loopback may be unauthenticated)",
+            cfg.listen
+        );
+    }
+    // The state dir is private (0700) and locked before anything else touches it.
+    crate::private_fs::dir(&cfg.state_dir)
+        .with_context(|| format!("cannot create state dir {}", cfg.state_dir.display()))?;
+    let lock = StateLock::acquire(&cfg.state_dir)?;
     let store = Store::open(&cfg.state_dir.join("aegis.db"), 4096)?;
     let tmux = Tmux::new(&cfg.tmux_bin, cfg.tmux_socket.clone());
     let tmux_version = tmux.version().await.unwrap_or_default();
@@ -65,6 +186,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
             tmux_session: "aegis".into(),
             claude_bin,
             claude_config_dir: config_dir.clone(),
+            state_dir: cfg.state_dir.clone(),
             set_config_dir_env: cfg.claude_config_dir.is_some(),
             stall_threshold: cfg.stall_threshold,
             keep_events_per_session: cfg.retain_events,
@@ -131,6 +253,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    lock.record(Some(addr))?;
     // The one line on stdout: tests and scripts read the bound address from it.
     println!("listening {addr}");
     tracing::info!(%addr, %hook_addr, "aegis serving");
@@ -149,4 +272,46 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     mgr.shutdown().await;
     tracing::info!("aegis stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn token_file(content: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("token");
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        (t, p)
+    }
+
+    #[test]
+    fn token_files_must_be_private_and_tokens_non_empty() {
+        let (_t, p) = token_file("s3cret\n", 0o600);
+        assert_eq!(resolve_token(None, Some(&p)).unwrap().as_deref(), Some("s3cret"));
+        let (_t, p) = token_file("s3cret", 0o400);
+        assert_eq!(resolve_token(None, Some(&p)).unwrap().as_deref(), Some("s3cret"));
+        let (_t, p) = token_file("s3cret\n", 0o644);
+        let e = resolve_token(None, Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("mode 0644"), "{e}");
+        let (_t, p) = token_file("\n", 0o600);
+        assert!(resolve_token(None, Some(&p)).unwrap_err().to_string().contains("empty"));
+        assert!(resolve_token(Some(String::new()), None).unwrap_err().to_string().contains("empty"));
+        assert!(resolve_token(Some("a".into()), Some(&p)).is_err());
+        assert!(resolve_token(Some("a\tb".into()), None).is_err());
+        assert_eq!(resolve_token(None, None).unwrap(), None);
+    }
+
+    #[test]
+    fn the_state_lock_is_exclusive_and_names_its_holder() {
+        let t = tempfile::tempdir().unwrap();
+        let first = StateLock::acquire(t.path()).unwrap();
+        first.record(Some("127.0.0.1:4242".parse().unwrap())).unwrap();
+        let e = StateLock::acquire(t.path()).err().unwrap().to_string();
+        assert!(e.contains(&format!("pid {}, listening on 127.0.0.1:4242", std::process::id())), "{e}");
+        drop(first);
+        StateLock::acquire(t.path()).unwrap();
+    }
 }

@@ -264,6 +264,7 @@ mod tests {
             tmux_session: "t".into(),
             claude_bin: "claude".into(),
             claude_config_dir: dir.path().into(),
+            state_dir: dir.path().into(),
             set_config_dir_env: false,
             stall_threshold: Duration::from_secs(300),
             keep_events_per_session: 100,

@@ -1,6 +1,8 @@
 //! Builds the argument vector that starts CC in a tmux window. No shell is ever involved: tmux runs a
-//! multi-argument command with execvp. Hooks are injected with `--settings` (a JSON string), so nothing
-//! in the user's CC settings or project is edited.
+//! multi-argument command with execvp. Hooks are injected with `--settings <file>`, so nothing in the
+//! user's CC settings or project is edited. The file (0600, in the 0700 state dir) holds the hook URL
+//! with the session's secret: a JSON string argument would show it in /proc/<pid>/cmdline to every
+//! local user. Every supported CC (2.1.197, 2.1.330, 2.1.332) documents `--settings <file-or-json>`.
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -29,8 +31,8 @@ pub struct LaunchSpec<'a> {
     pub model: &'a str,
     pub extra_args: &'a [String],
     pub prompt: &'a str,
-    /// e.g. "http://127.0.0.1:PORT/hooks/<session>/<secret>"
-    pub hook_url: &'a str,
+    /// The settings file written by [`write_settings`].
+    pub settings_path: &'a Path,
 }
 
 /// The `--settings` JSON: one HTTP hook per event, all pointing at our per-session URL.
@@ -45,13 +47,22 @@ pub fn hook_settings(hook_url: &str) -> Value {
     json!({ "hooks": hooks })
 }
 
+/// Writes [`hook_settings`] for `hook_url` (e.g. "http://127.0.0.1:PORT/hooks/<session>/<secret>")
+/// to `path`, 0600, creating its directory 0700. CC reads it at start; it stays for the session's life.
+pub fn write_settings(path: &Path, hook_url: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        crate::private_fs::dir(dir)?;
+    }
+    crate::private_fs::write(path, hook_settings(hook_url).to_string().as_bytes())
+}
+
 pub fn argv(spec: &LaunchSpec) -> Vec<String> {
     let mut args = vec![
         spec.claude_bin.to_string_lossy().into_owned(),
         "--session-id".into(),
         spec.session_id.into(),
         "--settings".into(),
-        hook_settings(spec.hook_url).to_string(),
+        spec.settings_path.to_string_lossy().into_owned(),
     ];
     if !spec.name.is_empty() {
         // One `--name=<value>` argument: a name that starts with "-" is never read as a flag.
@@ -86,17 +97,28 @@ mod tests {
             model: "",
             extra_args: &extra,
             prompt: "-rf $(rm -rf /); echo 'hi'\nsecond line",
-            hook_url: "http://127.0.0.1:1/hooks/s/k",
+            settings_path: Path::new("/state/sessions/s/settings.json"),
         };
         let a = argv(&spec);
         assert_eq!(a[0], "/opt/claude");
         assert_eq!(&a[1..3], ["--session-id", "0b5c7a52-2f0e-4a55-9d59-1a2b3c4d5e6f"]);
-        let settings: Value = serde_json::from_str(&a[4]).unwrap();
-        assert_eq!(settings["hooks"]["PermissionRequest"][0]["hooks"][0]["url"], "http://127.0.0.1:1/hooks/s/k");
-        assert!(settings["hooks"].get("SessionStart").is_none());
+        assert_eq!(&a[3..5], ["--settings", "/state/sessions/s/settings.json"]);
         assert_eq!(a[a.len() - 2], "--");
         assert_eq!(a[a.len() - 1], "-rf $(rm -rf /); echo 'hi'\nsecond line");
         assert!(a.windows(2).any(|w| w == ["--add-dir", "/tmp/x y"]));
         assert!(!a.iter().any(|x| x == "--model"));
+    }
+
+    #[test]
+    fn settings_file_is_private_and_names_the_hook_url() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("sessions/s/settings.json");
+        write_settings(&path, "http://127.0.0.1:1/hooks/s/k").unwrap();
+        let settings: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(settings["hooks"]["PermissionRequest"][0]["hooks"][0]["url"], "http://127.0.0.1:1/hooks/s/k");
+        assert!(settings["hooks"].get("SessionStart").is_none());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
     }
 }

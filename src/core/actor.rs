@@ -330,6 +330,13 @@ impl Actor {
             return;
         }
         let (sid, path) = (p.session_id.clone(), if path.is_empty() { rec.transcript_path.clone() } else { path });
+        let slug = crate::cc::transcript::project_slug(std::path::Path::new(&rec.work_dir));
+        let projects = self.mgr.config().claude_config_dir.join("projects").join(slug);
+        if !transcript_in(&projects, std::path::Path::new(&path)) {
+            // Anyone holding the hook URL could otherwise point GetTranscript at any readable file.
+            tracing::warn!(session = %self.h.id, %path, "hook names a transcript outside the session's CC projects folder; ignored");
+            return;
+        }
         if path != rec.transcript_path {
             self.tail = Some(TranscriptTail::new(PathBuf::from(&path)));
             self.mgr.watch_transcript(&self.h.id, &path);
@@ -646,5 +653,52 @@ async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Whether `path` is a transcript inside `projects` (the session's `<config>/projects/<slug>/`):
+/// absolute, a `.jsonl` file, no `..`, and, when it exists, still inside once symlinks are resolved.
+fn transcript_in(projects: &std::path::Path, path: &std::path::Path) -> bool {
+    use std::path::Component;
+    let lexical = path.is_absolute()
+        && path.extension().is_some_and(|e| e == "jsonl")
+        && !path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        && path.starts_with(projects)
+        && path != projects;
+    let resolved = match (std::fs::canonicalize(path), std::fs::canonicalize(projects)) {
+        (Ok(p), Ok(dir)) => p.starts_with(dir),
+        _ => true,
+    };
+    lexical && resolved
+}
+
+#[cfg(test)]
+mod transcript_path_tests {
+    use super::transcript_in;
+    use std::path::Path;
+
+    #[test]
+    fn only_transcripts_in_the_sessions_projects_folder_are_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("cfg/projects/-work-a");
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("6f1c.jsonl");
+        assert!(transcript_in(&dir, &ok));
+        assert!(transcript_in(&dir, &dir.join("6f1c/subagents/agent-1.jsonl")));
+        for bad in [
+            "/etc/passwd".into(),
+            t.path().join("cfg/projects/-work-b/x.jsonl"),
+            dir.join("../-work-b/x.jsonl"),
+            dir.join("notes.txt"),
+            dir.clone(),
+            "relative/x.jsonl".into(),
+        ] {
+            assert!(!transcript_in(&dir, &bad), "{bad:?}");
+        }
+        let outside = t.path().join("secret.jsonl");
+        std::fs::write(&outside, "{}").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("link.jsonl")).unwrap();
+        assert!(!transcript_in(&dir, &dir.join("link.jsonl")));
+        assert!(!transcript_in(Path::new("/"), Path::new("/")));
     }
 }

@@ -24,6 +24,8 @@ pub struct ManagerConfig {
     pub claude_bin: PathBuf,
     /// CC's config dir: where its status files and transcripts are.
     pub claude_config_dir: PathBuf,
+    /// The service's private state dir (0700): per-session CC settings files live under `sessions/`.
+    pub state_dir: PathBuf,
     /// Whether to pass CLAUDE_CONFIG_DIR to CC (only when it was configured explicitly).
     pub set_config_dir_env: bool,
     pub stall_threshold: Duration,
@@ -367,6 +369,10 @@ impl Manager {
         let id = uuid::Uuid::new_v4().to_string();
         let secret = uuid::Uuid::new_v4().simple().to_string();
         let hook_url = format!("{}/hooks/{}/{}", self.hook_base.lock().unwrap(), id, secret);
+        // The hook URL carries the secret: it goes to a 0600 file, never into CC's command line.
+        let settings_path = self.cfg.state_dir.join("sessions").join(&id).join("settings.json");
+        launch::write_settings(&settings_path, &hook_url)
+            .map_err(|e| CoreError::internal(format!("cannot write {}: {e}", settings_path.display())))?;
         let argv = launch::argv(&LaunchSpec {
             claude_bin: &self.cfg.claude_bin,
             session_id: &id,
@@ -375,7 +381,7 @@ impl Manager {
             model: &p.model,
             extra_args: &p.extra_args,
             prompt: &p.prompt,
-            hook_url: &hook_url,
+            settings_path: &settings_path,
         });
         let mut env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if self.cfg.set_config_dir_env {
@@ -426,6 +432,9 @@ impl Manager {
             Ok(p) => p,
             Err(e) => {
                 self.sessions.write().unwrap().remove(&id);
+                if let Some(dir) = settings_path.parent() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
                 return Err(unavailable(e));
             }
         };

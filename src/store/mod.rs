@@ -95,9 +95,17 @@ CREATE TABLE IF NOT EXISTS requests (
 impl Store {
     /// Opens (creating) the database and starts the store thread. `capacity` bounds the live event
     /// channel: a watcher that falls further behind is cut (WATCH_LAGGED) and resumes from the store.
+    /// The database and its -wal/-shm files are 0600: SQLite gives its side files the mode of the
+    /// database file, so the file is created 0600 before SQLite opens it; existing ones are chmodded.
     pub fn open(path: &Path, capacity: usize) -> anyhow::Result<Store> {
+        drop(crate::private_fs::open(path)?);
         let conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            crate::private_fs::restrict(Path::new(&side))?;
+        }
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(capacity);
         let publisher = events.clone();

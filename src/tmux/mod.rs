@@ -292,7 +292,9 @@ impl Tmux {
     }
 
     /// A `tokio::process::Command` for this server: `tmux -L <socket> -f /dev/null`, with the
-    /// caller's `TMUX`/`TMUX_PANE` removed (so running inside tmux does not matter).
+    /// caller's `TMUX`/`TMUX_PANE` removed (so running inside tmux does not matter) and the
+    /// service's own `AEGIS_*` variables removed: the tmux server a client starts inherits the
+    /// client's environment, and every window (CC, the model's Bash) inherits the server's.
     pub(crate) fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("-L")
@@ -302,6 +304,9 @@ impl Tmux {
             .env_remove("TMUX")
             .env_remove("TMUX_PANE")
             .kill_on_drop(true);
+        for name in service_env_names() {
+            cmd.env_remove(name);
+        }
         cmd
     }
 
@@ -402,9 +407,41 @@ impl Tmux {
             "-s",
             "exit-unattached",
             "off",
+            ";",
+            // An attaching client (`aegis attach`) would otherwise copy its SSH_AUTH_SOCK, DISPLAY…
+            // into the session, and every CC started afterwards would get the user's agent.
+            "set-option",
+            "-g",
+            "update-environment",
+            "",
         ]);
         self.run("set-option (server defaults)", a, None).await?;
-        Ok(())
+        self.forget_service_env(session).await
+    }
+
+    /// A server started before the environment was scrubbed (or by hand) may hold `AEGIS_*`
+    /// variables (the token among them) in its global or holder-session environment, which new
+    /// windows inherit: unset them.
+    async fn forget_service_env(&self, session: &str) -> Result<(), TmuxError> {
+        let target = format!("={session}");
+        let mut a: Vec<OsString> = Vec::new();
+        for scope in [vec!["-g"], vec!["-t", target.as_str()]] {
+            let mut show = args(["show-environment"]);
+            show.extend(scope.iter().map(OsString::from));
+            let out = self.run("show-environment", show, None).await?;
+            for name in service_env_names_in(&out) {
+                if !a.is_empty() {
+                    a.push(";".into());
+                }
+                a.extend(args(["set-environment", "-u"]));
+                a.extend(scope.iter().map(OsString::from));
+                a.push(name.into());
+            }
+        }
+        if a.is_empty() {
+            return Ok(());
+        }
+        self.run("set-environment -u AEGIS_*", a, None).await.map(|_| ())
     }
 
     /// Create a detached window in `session` running `spec.argv` at `spec.cols`x`spec.rows`.
@@ -645,6 +682,22 @@ pub(crate) fn capture_args(pane: &str, opts: CaptureOptions) -> Vec<String> {
     a.push("-t".into());
     a.push(pane.to_string());
     a
+}
+
+/// The service's own configuration variables in this process's environment (`AEGIS_*`: the token,
+/// the token file's path, the listen address…). No child process may inherit them.
+pub fn service_env_names() -> Vec<OsString> {
+    std::env::vars_os().map(|(k, _)| k).filter(|k| k.as_encoded_bytes().starts_with(b"AEGIS_")).collect()
+}
+
+/// Names of `AEGIS_*` variables in `show-environment` output (`NAME=value`, or `-NAME` for removed).
+fn service_env_names_in(show_environment: &str) -> Vec<String> {
+    show_environment
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .filter(|k| k.starts_with("AEGIS_") && validate_env_key(k).is_ok())
+        .map(str::to_string)
+        .collect()
 }
 
 fn args<const N: usize>(a: [&str; N]) -> Vec<OsString> {

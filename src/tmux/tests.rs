@@ -483,3 +483,34 @@ async fn title_changed_event() {
     assert_eq!(ctl.pane_status(&pane.pane_id).await.unwrap().title, "✳ Claude Code");
     ctl.close().await;
 }
+
+#[test]
+fn service_env_names_are_found_in_show_environment_output() {
+    let out = "AEGIS_TOKEN=abc\nHOME=/h\n-AEGIS_GONE\nAEGIS_LISTEN=1.2.3.4:5\nNOT_AEGIS_X=1\nAEGIS_BAD;NAME=1\n";
+    assert_eq!(service_env_names_in(out), ["AEGIS_TOKEN", "AEGIS_LISTEN"]);
+}
+
+/// A server that already holds `AEGIS_*` variables (started before they were scrubbed) forgets
+/// them, globally and in the holder session, so new windows do not inherit them.
+#[tokio::test]
+async fn ensure_server_unsets_aegis_variables_of_a_running_server() {
+    let s = server().await;
+    for scope in [vec!["-g"], vec!["-t", "=aegis-holder"]] {
+        let mut a = vec!["set-environment"];
+        a.extend(scope);
+        a.extend(["AEGIS_PLANTED", "planted-secret"]);
+        assert!(s.tmux.command().args(&a).status().await.unwrap().success());
+    }
+    s.tmux.ensure_server(SESSION).await.unwrap();
+    for scope in [vec!["-g"], vec!["-t", "=aegis-holder"]] {
+        let mut a = vec!["show-environment"];
+        a.extend(scope);
+        let out = s.tmux.command().args(&a).output().await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("planted-secret"), "{text}");
+    }
+    let pane = s.sh("env > \"$1\"; exec tail -f /dev/null", &[s.path("env").to_str().unwrap()], &[]).await;
+    let env = wait_file(&s.path("env"), |t| t.contains("PATH=")).await;
+    assert!(!env.contains("AEGIS_"), "{env}");
+    let _ = s.tmux.kill_window(&pane.window_id).await;
+}

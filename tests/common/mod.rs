@@ -104,6 +104,8 @@ pub struct Rig {
     pub client: SessionServiceClient<Channel>,
     /// Extra `aegis serve` arguments for the next (re)start.
     pub server_args: Vec<String>,
+    /// Extra `aegis serve` environment for the next (re)start.
+    pub server_env: Vec<(String, String)>,
 }
 
 fn seed_config(config: &Path, trusted: &[&Path]) {
@@ -129,6 +131,16 @@ impl Rig {
     }
 
     pub async fn start_with(cc: Cc, script: Script) -> Rig {
+        Self::start_configured(cc, script, Vec::new(), Vec::new()).await
+    }
+
+    /// Like [`Rig::start_with`], with extra `aegis serve` arguments and environment from the first start.
+    pub async fn start_configured(
+        cc: Cc,
+        script: Script,
+        server_args: Vec<String>,
+        server_env: Vec<(String, String)>,
+    ) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         if std::env::var_os("AEGIS_KEEP_TEST_DIR").is_some() {
             eprintln!("test dir: {}", dir.path().display());
@@ -148,7 +160,8 @@ impl Rig {
             addr: String::new(),
             socket,
             client: dummy_client(),
-            server_args: Vec::new(),
+            server_args,
+            server_env,
         };
         rig.start_server("127.0.0.1:0").await;
         rig
@@ -191,6 +204,7 @@ impl Rig {
         for (k, v) in self.cc.env() {
             cmd.env(k, v);
         }
+        cmd.envs(self.server_env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("spawn aegis serve");
         let stdout = child.stdout.take().unwrap();
         let line = tokio::task::spawn_blocking(move || {
