@@ -78,6 +78,10 @@ struct ServeArgs {
     /// Items queued per watch stream beyond what the transport holds.
     #[arg(long, env = "AEGIS_WATCH_BUFFER", default_value_t = 256)]
     watch_buffer: usize,
+    /// Start CC without Aegis's hooks: state from the screen, the status file and the transcript only
+    /// (as when managed settings block injected hooks). Every dialog is still detected and answered by keys.
+    #[arg(long, env = "AEGIS_NO_HOOKS")]
+    no_hooks: bool,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -128,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
                 token,
                 stall_threshold: Duration::from_secs(a.stall_secs),
                 retain_events: a.retain_events.max(1),
+                hooks: !a.no_hooks,
                 watch: aegis::api::streams::WatchLimits {
                     lifetime: Duration::from_secs(a.watch_lifetime_secs),
                     send_timeout: Duration::from_millis(a.watch_send_timeout_ms),

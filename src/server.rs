@@ -29,6 +29,8 @@ pub struct ServeConfig {
     /// Events kept per session; older ones are compacted (a resume before them is REVISION_COMPACTED).
     pub retain_events: i64,
     pub watch: crate::api::streams::WatchLimits,
+    /// Inject CC hooks (see `ManagerConfig::hooks`).
+    pub hooks: bool,
 }
 
 /// Finds a program on PATH (tmux windows exec it directly, without a shell).
@@ -190,6 +192,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
             set_config_dir_env: cfg.claude_config_dir.is_some(),
             stall_threshold: cfg.stall_threshold,
             keep_events_per_session: cfg.retain_events,
+            hooks: cfg.hooks,
         },
         store.clone(),
         tmux,

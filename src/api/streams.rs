@@ -268,6 +268,7 @@ mod tests {
             set_config_dir_env: false,
             stall_threshold: Duration::from_secs(300),
             keep_events_per_session: 100,
+            hooks: true,
         };
         let mgr = Manager::new(cfg, store, crate::tmux::Tmux::new("tmux", "unused"), String::new());
         (dir, mgr)

@@ -49,11 +49,13 @@ pub fn hook_settings(hook_url: &str) -> Value {
 
 /// Writes [`hook_settings`] for `hook_url` (e.g. "http://127.0.0.1:PORT/hooks/<session>/<secret>")
 /// to `path`, 0600, creating its directory 0700. CC reads it at start; it stays for the session's life.
-pub fn write_settings(path: &Path, hook_url: &str) -> std::io::Result<()> {
+/// Without a URL (hooks off) the settings inject nothing.
+pub fn write_settings(path: &Path, hook_url: Option<&str>) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         crate::private_fs::dir(dir)?;
     }
-    crate::private_fs::write(path, hook_settings(hook_url).to_string().as_bytes())
+    let settings = hook_url.map(hook_settings).unwrap_or_else(|| json!({}));
+    crate::private_fs::write(path, settings.to_string().as_bytes())
 }
 
 pub fn argv(spec: &LaunchSpec) -> Vec<String> {
@@ -114,7 +116,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("sessions/s/settings.json");
-        write_settings(&path, "http://127.0.0.1:1/hooks/s/k").unwrap();
+        write_settings(&path, Some("http://127.0.0.1:1/hooks/s/k")).unwrap();
         let settings: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(settings["hooks"]["PermissionRequest"][0]["hooks"][0]["url"], "http://127.0.0.1:1/hooks/s/k");
         assert!(settings["hooks"].get("SessionStart").is_none());

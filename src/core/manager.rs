@@ -30,6 +30,9 @@ pub struct ManagerConfig {
     pub set_config_dir_env: bool,
     pub stall_threshold: Duration,
     pub keep_events_per_session: i64,
+    /// Inject Aegis's hooks into CC. Off, state comes from the screen, status file and transcript
+    /// alone (as when managed settings block injected hooks); answers go by keys.
+    pub hooks: bool,
 }
 
 /// What CreateSession asks for, already decoded from the wire.
@@ -371,7 +374,7 @@ impl Manager {
         let hook_url = format!("{}/hooks/{}/{}", self.hook_base.lock().unwrap(), id, secret);
         // The hook URL carries the secret: it goes to a 0600 file, never into CC's command line.
         let settings_path = self.cfg.state_dir.join("sessions").join(&id).join("settings.json");
-        launch::write_settings(&settings_path, &hook_url)
+        launch::write_settings(&settings_path, self.cfg.hooks.then_some(hook_url.as_str()))
             .map_err(|e| CoreError::internal(format!("cannot write {}: {e}", settings_path.display())))?;
         let argv = launch::argv(&LaunchSpec {
             claude_bin: &self.cfg.claude_bin,
