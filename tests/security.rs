@@ -114,7 +114,7 @@ async fn no_child_process_sees_the_token_or_the_hook_secret() {
     let mut client = authed(&rig.addr, &token).await;
 
     let mut req = rig.create_request("BASH(cat /proc/self/environ > bash-env.bin; sleep 120)");
-    req.policy = Some(pb::InteractionPolicy { trust_work_dir: false, approve_tools: vec!["Bash".into()] });
+    req.policy = Some(pb::InteractionPolicy { approve_tools: vec!["Bash".into()], ..Default::default() });
     let s = client.create_session(req).await.unwrap().into_inner().session.unwrap();
     let bash_env = Path::new(&rig.work_dir()).join("bash-env.bin");
     let ran = wait_until(120, || std::fs::metadata(&bash_env).is_ok_and(|m| m.len() > 0)).await;
