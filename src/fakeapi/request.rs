@@ -152,7 +152,13 @@ impl RequestView {
         let trailing: Vec<Value> =
             msgs[start..].iter().flat_map(|m| blocks(m.get("content").unwrap_or(&Value::Null))).collect();
         let results: Vec<&Value> = trailing.iter().filter(|b| block_type(b) == "tool_result").collect();
-        let (turn, last_text, result_tools) = if results.is_empty() {
+        // After a rejected or interrupted tool call, CC sends the refusal and the user's next prompt in
+        // one user turn: the typed text after the last tool_result makes it a prompt turn.
+        let after_results = trailing.iter().rposition(|b| block_type(b) == "tool_result").map(|i| &trailing[i + 1..]);
+        let typed_after = after_results.map(user_texts).filter(|t| !t.is_empty()).map(|t| t.join("\n"));
+        let (turn, last_text, result_tools) = if let Some(text) = typed_after.clone() {
+            (Turn::Prompt, text, Vec::new())
+        } else if results.is_empty() {
             (Turn::Prompt, user_texts(&trailing).join("\n"), Vec::new())
         } else {
             let text = results.iter().map(|b| tool_result_text(b)).collect::<Vec<_>>().join("\n");
@@ -172,8 +178,8 @@ impl RequestView {
             .map(|m| blocks(m.get("content").unwrap_or(&Value::Null)))
             .filter(|bl| !bl.iter().any(|b| block_type(b) == "tool_result"))
             .map(|bl| user_texts(&bl).join("\n"))
-            .find(|t| !t.is_empty())
-            .unwrap_or_default();
+            .find(|t| !t.is_empty());
+        let prompt = typed_after.or(prompt).unwrap_or_default();
 
         let mut all = String::new();
         if let Some(s) = body.get("system") {

@@ -443,3 +443,21 @@ async fn http_chunk_delay_and_shutdown_ends_streams() {
     assert!(out.contains("message_start"));
     assert!(t0.elapsed() < std::time::Duration::from_secs(4));
 }
+
+#[test]
+fn a_prompt_after_a_refused_tool_is_a_prompt_turn() {
+    let v = RequestView::parse(&json!({
+        "model": "m", "tools": [{"name": "Write"}],
+        "messages": [
+            {"role": "user", "content": "WRITE(a.txt:x)"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_w", "name": "Write", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_w", "content": "The user doesn't want to proceed"},
+                {"type": "text", "text": "ASK_ONE"}
+            ]}
+        ]
+    }));
+    assert_eq!(v.turn, Turn::Prompt);
+    assert_eq!(v.last_text, "ASK_ONE");
+    assert_eq!(v.prompt, "ASK_ONE");
+}
