@@ -53,8 +53,10 @@ fn session_lifecycle_over_the_cli() {
         .stdout_has("state dir");
     rig.run(&["ls"], 20).ok().stderr_has("no sessions");
 
-    let created =
-        rig.run(&["new", &work, "hello aegis", "--wait", "--name", "demo", "--permission-mode", "default"], 180);
+    let created = rig.run(
+        &["new", &work, "hello aegis", "--wait", "--name", "impl-#123 tâche", "--permission-mode", "default"],
+        180,
+    );
     created.ok();
     let id = created.stdout.trim().to_string();
     assert!(is_uuid(&id), "`new` must print only the id, got {:?}\n{}", created.stdout, rig.server_log());
@@ -71,7 +73,7 @@ fn session_lifecycle_over_the_cli() {
         .stdout_has("AGE");
     let row =
         ls.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("no row for {id}:\n{}", ls.stdout));
-    assert!(row.contains("demo") && row.contains("IDLE") && row.contains(&work), "row: {row}");
+    assert!(row.contains("impl-#123 tâche") && row.contains("IDLE") && row.contains(&work), "row: {row}");
     assert!(!ls.stdout.contains('\x1b'), "no colour when piped");
 
     let json = rig.run(&["ls", "--json"], 20);
@@ -85,7 +87,7 @@ fn session_lifecycle_over_the_cli() {
     rig.run(&["doctor"], 30).ok().stdout_has("reached the server");
 
     // By name, with the last messages from GetTranscript.
-    rig.run(&["show", "demo"], 20)
+    rig.run(&["show", "impl-#123 tâche"], 20)
         .ok()
         .stdout_has(&format!("id:         {id}"))
         .stdout_has("IDLE (stable")
