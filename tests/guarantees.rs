@@ -44,9 +44,9 @@ async fn watch(rig: &mut Rig, id: &str, from: i64) -> tonic::Streaming<pb::Watch
     rig.client.watch_session(req).await.unwrap().into_inner()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_restart_readopts_and_watchers_resume_exactly_once() {
-    let mut rig = Rig::start(CC).await;
+/// Re-adoption reads each version's status file, transcript and screens: every supported variant.
+async fn kill_9_restart_readopts_and_watchers_resume_exactly_once(cc: Cc) {
+    let mut rig = Rig::start(cc).await;
     let idle = rig.create("", 60).await.session.unwrap();
     let busy = rig.create("", 60).await.session.unwrap();
     rig.client
@@ -108,6 +108,7 @@ async fn kill_9_restart_readopts_and_watchers_resume_exactly_once() {
     assert_eq!(after_idle.first().unwrap().revision, last_idle + 1);
     assert!(after_idle.iter().any(|e| e.kind == pb::EventKind::MessageSent as i32));
 }
+per_cc!(kill_9_restart_readopts_and_watchers_resume_exactly_once);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compacted_resume_point_is_out_of_range() {
