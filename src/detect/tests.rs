@@ -739,3 +739,22 @@ fn v332_states_are_covered_per_renderer_and_size() {
         assert!(all.iter().any(|(fv, f)| fv == v && expected(fv, f) == Some(Exited)), "{v} Exited");
     }
 }
+
+/// Names are any printable text: wide (CJK), with spaces or `─`, or cut by CC with `…`. The rule under the
+/// dialog is rewritten with such names (the real frame: `───…─── <name> ─`).
+#[test]
+fn any_session_name_in_the_rule_keeps_the_dialog() {
+    let base = fixture("cc-2.1.332-fullscreen", "named-impl-perm-bash-80x24.txt");
+    for name in
+        ["会话名称-漢字テスト", "review PR 456 ─ part 2", "refactor-the-session-manager-for-issue-4…", "-x", "1. Yes"]
+    {
+        let screen = base.replace(" impl-#123 ─", &format!(" {name} ─"));
+        assert_ne!(screen, base);
+        let o = classify(&screen);
+        assert_eq!(o.state, PermissionPrompt, "{name}");
+        let Some(Dialog::Permission(p)) = o.dialog else { panic!("{name}: {o:?}") };
+        assert_eq!(p.options.len(), 4, "{name}");
+    }
+    let q = fixture("cc-2.1.330-classic", "named-tache-ask-single-120x40.txt").replace("tâche-é", "名前");
+    assert_eq!(classify(&q).state, AskQuestion);
+}
