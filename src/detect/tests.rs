@@ -126,6 +126,8 @@ const EXPECTED: &[(&str, ScreenState)] = &[
     ("working-streaming", Working),
     // 2.1.332 captures: /compact right after a final 500 error is retried like the failed prompt.
     ("slash-compact-after-error-retrying", ApiRetry),
+    ("slash-compact-done", Idle), // recorded 0.3 s after /compact: the fake API compacts at once at 120x40
+
     // The second Ctrl-C came after CC's exit window had closed: CC stayed idle.
     ("idle-ctrlc-window-expired", Idle),
 ];
@@ -731,12 +733,14 @@ fn v332_states_are_covered_per_renderer_and_size() {
                 ApiKeyPrompt,
                 ApiRetry,
                 ExitPending,
+                Exited,
             ] {
                 let has = all.iter().any(|(fv, f)| fv == v && f.contains(size) && expected(fv, f) == Some(s));
                 assert!(has, "{v} {size} {s:?}");
             }
         }
-        assert!(all.iter().any(|(fv, f)| fv == v && expected(fv, f) == Some(Exited)), "{v} Exited");
+        let compacting = all.iter().any(|(fv, f)| fv == v && expected(fv, f) == Some(Compacting));
+        assert!(compacting, "{v} Compacting");
     }
 }
 
