@@ -10,6 +10,7 @@
 #               trust   trust dialog (untrusted folder)
 #               apikey  custom API key dialog (key not yet approved)
 #               named   idle, Bash permission, question, review, plan approval on a session named NAME
+#               hookask a question answered by a PermissionRequest hook after 3 s (frames around it), NAME optional
 #     OUTDIR    where [$CAPTURE_PREFIX]<scenario>-<SIZE>.txt files are written (plain `capture-pane -p`)
 #
 # Hermetic: temp HOME and CLAUDE_CONFIG_DIR seeded like tests/common/mod.rs `seed_config`, a private tmux
@@ -20,7 +21,7 @@
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n 2,14p "$0"; exit 2; }
 version=$1 renderer=$2 size=$3 walk=$4
-if [ "$walk" = named ]; then name=$5 out=$6; else name="" out=$5; fi
+if [ "$walk" = named ] || { [ "$walk" = hookask ] && [ $# -ge 6 ]; }; then name=$5 out=$6; else name="" out=$5; fi
 here="$(cd "$(dirname "$0")/.." && pwd)"
 claude="${AEGIS_CC_CACHE:-$HOME/.cache/aegis/claude-code}/$version/node_modules/.bin/claude"
 [ -x "$claude" ] || { echo "no CC $version at $claude (scripts/install-claude-code.sh $version)" >&2; exit 1; }
@@ -32,10 +33,11 @@ prefix=${CAPTURE_PREFIX:-}
 
 tmp=$(mktemp -d)
 sock="aegis-rec-$$"
-fake_pid=""
+fake_pid="" hook_pid=""
 cleanup() {
   tmux -L "$sock" kill-server 2>/dev/null || true
   [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null || true
+  [ -n "$hook_pid" ] && kill "$hook_pid" 2>/dev/null || true
   sleep 1  # CC may still write its config while it exits
   rm -rf "$tmp" 2>/dev/null || true
   rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock"
@@ -58,7 +60,38 @@ for _ in $(seq 100); do grep -q '^listening ' "$tmp/fake.out" 2>/dev/null && bre
 addr=$(awk '/^listening /{print $2}' "$tmp/fake.out")
 [ -n "$addr" ] || { echo "fake-api did not start" >&2; exit 1; }
 
+if [ "$walk" = hookask ]; then
+  # A loopback HTTP hook: PermissionRequest for AskUserQuestion is held 3 s, then allowed with the first
+  # option of every question as the answer (what Aegis does when a client answers through the hook).
+  cat >"$tmp/hook.py" <<'PY'
+import http.server, json, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        out = {}
+        if body.get("hook_event_name") == "PermissionRequest" and body.get("tool_name") == "AskUserQuestion":
+            time.sleep(3)
+            inp = dict(body.get("tool_input") or {})
+            inp["answers"] = {q["question"]: q["options"][0]["label"] for q in inp.get("questions", [])}
+            out = {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                          "decision": {"behavior": "allow", "updatedInput": inp}}}
+            print("answered", flush=True)
+        data = json.dumps(out).encode()
+        self.send_response(200); self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data))); self.end_headers(); self.wfile.write(data)
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("listening", s.server_address[1], flush=True)
+s.serve_forever()
+PY
+  python3 "$tmp/hook.py" >"$tmp/hook.out" 2>&1 &
+  hook_pid=$!
+  for _ in $(seq 50); do grep -q '^listening ' "$tmp/hook.out" 2>/dev/null && break; sleep 0.1; done
+  hook_url="http://127.0.0.1:$(awk '/^listening /{print $2}' "$tmp/hook.out")/hook"
+fi
+
 args=(--permission-mode default)
+[ -n "$hook_pid" ] && args+=(--settings "{\"hooks\":{\"PermissionRequest\":[{\"hooks\":[{\"type\":\"http\",\"url\":\"$hook_url\",\"timeout\":60}]}]}}")
 [ "$walk" = plan ] && args=(--permission-mode plan)
 [ -n "$name" ] && args+=("--name=$name")
 envs=(HOME="$tmp/home" PATH="$PATH" LANG=C.UTF-8 TERM=xterm-256color CLAUDE_CONFIG_DIR="$tmp/cfg"
@@ -152,6 +185,11 @@ named)
   keys Enter; wait_idle
   to_plan_mode; sleep 0.5; cap plan-mode-idle
   type_line "please PLAN"; wait_for "Claude has written up a plan" 90; sleep 0.5; cap plan-approval
+  ;;
+hookask)
+  wait_for "$NB" 90; wait_idle
+  type_line "please ASK_ONE"; wait_for "Enter to select" 60; cap hookask-dialog-shown
+  sleep 2; frames hookask-hook-resolved 400; wait_idle; cap hookask-after
   ;;
 *) echo "unknown walk $walk" >&2; exit 2 ;;
 esac

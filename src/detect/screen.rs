@@ -234,15 +234,22 @@ fn classify_box(lines: &[String], b: &InputBox) -> ScreenObservation {
 /// The line that carries CC's activity status right above the box, skipping
 /// right-aligned hints (`◐ medium · /effort`, `ctrl+g to edit in Vim`) and
 /// other deeply indented lines (wrapped tips),
-/// `⎿  Tip:` / `⎿  Queued` lines, queued echoes and the compaction progress bar.
+/// `⎿  Tip:` / `⎿  Queued` lines, queued echoes, the compaction progress bar and the tmux focus notice.
 fn status_line(lines: &[String], top: usize) -> Option<&str> {
     let mut i = top;
     while i > 0 && top - i < 10 {
         i -= 1;
         let l = lines[i].as_str();
         let t = l.trim();
-        let skip =
-            t.is_empty() || indent(l) >= 4 || t.starts_with('⎿') || l.starts_with("  ❯ ") || t.starts_with(['▰', '▱']);
+        // CC's notice when tmux reports no focus events sits between the spinner and the box (2 spaces in
+        // when it fills the width, right-aligned otherwise).
+        let notice = t.starts_with("tmux focus-events off");
+        let skip = t.is_empty()
+            || indent(l) >= 4
+            || notice
+            || t.starts_with('⎿')
+            || l.starts_with("  ❯ ")
+            || t.starts_with(['▰', '▱']);
         if !skip {
             return Some(l);
         }

@@ -124,10 +124,12 @@ const EXPECTED: &[(&str, ScreenState)] = &[
     ("working-typing-while-busy", Working), // footer drops "esc to interrupt" with a draft
     ("working-waiting-api-early", Working),
     ("working-streaming", Working),
+    // A question answered by a PermissionRequest hook held 3 s (scripts/record-captures.sh hookask).
+    ("hookask-dialog-shown", AskQuestion),
+    ("hookask-after", Idle),
     // 2.1.332 captures: /compact right after a final 500 error is retried like the failed prompt.
     ("slash-compact-after-error-retrying", ApiRetry),
     ("slash-compact-done", Idle), // recorded 0.3 s after /compact: the fake API compacts at once at 120x40
-
     // The second Ctrl-C came after CC's exit window had closed: CC stayed idle.
     ("idle-ctrlc-window-expired", Idle),
 ];
@@ -277,7 +279,7 @@ const FAMILIES: &[&[&str]] = &[
     &["working-", "error-", "slash-compact-"],
     &["perm-", "hookctl-", "automode-"],
     &["plan-"],
-    &["ask-"],
+    &["ask-", "hookask-"],
     &["startup-", "flag-d", "flag-settings-"],
     &["slash-help", "slash-cost"],
     &["exit-"],
@@ -627,8 +629,9 @@ fn input_box_details() {
 // Transitional frames (every distinct frame right after a question was answered or the review submitted,
 // captured as fast as tmux answers by scripts/record-captures.sh into `<version>/frames/`)
 
-/// The frames CC draws between a question dialog and the next input box: the dialog itself, the working
-/// state with the answer echoed (`● Answered Claude's questions:`), then idle. None is ever Unknown.
+/// The frames CC draws between a question dialog and the next input box, answered by keys or by a held
+/// PermissionRequest hook (`hookask-*`): the dialog itself, the working state with the answer echoed
+/// (`● Answered Claude's questions:` + spinner), then idle. None is ever Unknown.
 #[test]
 fn answer_frames_are_never_unknown() {
     let mut n = 0;
@@ -645,6 +648,12 @@ fn answer_frames_are_never_unknown() {
                 "{v}/frames/{name}: {:?}\n{text}",
                 o.state
             );
+            // The answered-and-working frame (spinner with elapsed time above the box) is Working even when
+            // the footer has not caught up (`⏸ manual mode on` without `esc to interrupt`).
+            let spinning = text.lines().any(|l| regex::Regex::new(r"^[·✢✶✻✽*] \S[^…]*… \(").unwrap().is_match(l));
+            if spinning {
+                assert_eq!(o.state, Working, "{v}/frames/{name}\n{text}");
+            }
             *seen.entry(format!("{:?}", o.state)).or_insert(0) += 1;
             n += 1;
         }
