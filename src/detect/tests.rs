@@ -636,6 +636,7 @@ fn input_box_details() {
 fn answer_frames_are_never_unknown() {
     let mut n = 0;
     let mut seen = std::collections::BTreeMap::new();
+    let spinner = regex::Regex::new(r"^[·✢✶✻✽*] \S[^…]*… \(").unwrap();
     for v in fixture_dirs() {
         let dir = Path::new(FIXTURES).join(&v).join("frames");
         for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -650,7 +651,7 @@ fn answer_frames_are_never_unknown() {
             );
             // The answered-and-working frame (spinner with elapsed time above the box) is Working even when
             // the footer has not caught up (`⏸ manual mode on` without `esc to interrupt`).
-            let spinning = text.lines().any(|l| regex::Regex::new(r"^[·✢✶✻✽*] \S[^…]*… \(").unwrap().is_match(l));
+            let spinning = text.lines().any(|l| spinner.is_match(l));
             if spinning {
                 assert_eq!(o.state, Working, "{v}/frames/{name}\n{text}");
             }
