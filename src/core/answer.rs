@@ -63,14 +63,7 @@ fn not_pending(id: &str) -> CoreError {
 }
 
 fn menu_of(d: &Dialog) -> &[MenuOption] {
-    match d {
-        Dialog::Permission(p) => &p.options,
-        Dialog::Question(q) => &q.options,
-        Dialog::QuestionReview(r) => &r.options,
-        Dialog::Plan(p) => &p.options,
-        Dialog::Trust(t) => &t.options,
-        Dialog::ExitPlan(s) | Dialog::Generic(s) => &s.options,
-    }
+    d.options()
 }
 
 /// Which option (by label) carries out `answer` for an interaction of `kind` with these options.

@@ -123,14 +123,7 @@ fn menu(options: &[MenuOption]) -> Vec<ChoiceOption> {
 }
 
 fn dialog_options(d: &Dialog) -> Vec<ChoiceOption> {
-    match d {
-        Dialog::Permission(p) => menu(&p.options),
-        Dialog::Question(q) => menu(&q.options),
-        Dialog::QuestionReview(r) => menu(&r.options),
-        Dialog::Plan(p) => menu(&p.options),
-        Dialog::Trust(t) => menu(&t.options),
-        Dialog::ExitPlan(s) | Dialog::Generic(s) => menu(&s.options),
-    }
+    menu(d.options())
 }
 
 /// `ANTHROPIC_API_KEY: sk-ant-...abc` in the API-key dialog's body.

@@ -101,6 +101,20 @@ pub struct SimpleDialog {
     pub footer: Option<String>,
 }
 
+/// The startup dialog "Detected a custom API key in your environment … Do you want to use this API key?".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKeyDialog {
+    /// The variable CC found (`ANTHROPIC_API_KEY`).
+    pub env_var: Option<String>,
+    /// The key as CC shows it (`sk-ant-...<tail>`), verbatim.
+    pub key_shown: Option<String>,
+    /// The part shown after `...` (CC remembers the answer by the key's last 20 characters).
+    pub key_suffix: Option<String>,
+    pub question: String,
+    /// `Yes` / `No (recommended)`: numbered on 2.1.197, unnumbered (cursor only) on 2.1.330+.
+    pub options: Vec<MenuOption>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Dialog {
     Permission(PermissionDialog),
@@ -109,7 +123,23 @@ pub enum Dialog {
     Plan(PlanDialog),
     ExitPlan(SimpleDialog),
     Trust(TrustDialog),
+    ApiKey(ApiKeyDialog),
     Generic(SimpleDialog),
+}
+
+impl Dialog {
+    /// The menu of the dialog (what an answer picks from); empty when none is shown.
+    pub fn options(&self) -> &[MenuOption] {
+        match self {
+            Dialog::Permission(p) => &p.options,
+            Dialog::Question(q) => &q.options,
+            Dialog::QuestionReview(r) => &r.options,
+            Dialog::Plan(p) => &p.options,
+            Dialog::Trust(t) => &t.options,
+            Dialog::ApiKey(k) => &k.options,
+            Dialog::ExitPlan(s) | Dialog::Generic(s) => &s.options,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -255,8 +285,9 @@ fn non_empty_trimmed(lines: &[String]) -> Vec<String> {
 /// rule scrolled off, which also means the header is not visible).
 pub fn parse_permission(lines: &[String], region_start: usize) -> Option<Dialog> {
     let header_visible = region_start > 0;
-    let q = last_index(lines, lines.len(), |l| re!(r"^ *Do you want to ").is_match(l))?;
-    let q = q.max(region_start);
+    // The question must be inside the region (a region that starts at or after the last line has none).
+    let q =
+        last_index(lines, lines.len(), |l| re!(r"^ *Do you want to ").is_match(l)).filter(|&q| q >= region_start)?;
     let (question, after_q) = wrapped_question(lines, q);
     let footer = first_index(lines, after_q, |l| l.trim_start().starts_with("Esc to cancel")).unwrap_or(lines.len());
     let options = parse_menu(&lines[after_q..footer], Continuation::Label);
@@ -520,7 +551,7 @@ fn is_footer(l: &str) -> bool {
 }
 
 pub fn parse_trust(lines: &[String], region_start: usize) -> Option<Dialog> {
-    let region = &lines[region_start..];
+    let region = lines.get(region_start..)?;
     let directory = first_index(region, 0, |l| l.trim() == "Accessing workspace:")
         .and_then(|i| first_index(region, i + 1, |l| !l.trim().is_empty()))
         .map(|i| region[i].trim().to_string());
@@ -533,7 +564,7 @@ pub fn parse_trust(lines: &[String], region_start: usize) -> Option<Dialog> {
 /// settings error, upsell, auto-mode dialog, /help, /usage, rewind…).
 /// `with_options` is false for local dialogs, whose lists are not menus.
 pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) -> Option<Dialog> {
-    let region = &lines[region_start..];
+    let region = lines.get(region_start..)?;
     let title_idx = first_index(region, 0, |l| !l.trim().is_empty())?;
     let footer_idx = last_index(region, region.len(), is_footer).filter(|&i| i > title_idx);
     let end = footer_idx.unwrap_or(region.len());
@@ -545,5 +576,22 @@ pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) 
         body: non_empty_trimmed(&region[title_idx + 1..body_end]),
         options: opt.map_or_else(Vec::new, |o| parse_menu(&region[o..end], Continuation::Label)),
         footer,
+    }))
+}
+
+/// The custom API key dialog: the key line, the question, the (numbered or cursor-only) menu.
+pub fn parse_api_key(lines: &[String], region_start: usize) -> Option<Dialog> {
+    let region = lines.get(region_start..)?;
+    let q = last_index(region, region.len(), |l| l.contains("Do you want to use this API key?"))?;
+    let key = last_index(region, q, |l| re!(r"^\s*[A-Z][A-Z0-9_]*: \S+$").is_match(l)).map(|i| region[i].trim());
+    let (env_var, key_shown) = key.and_then(|k| k.split_once(": ")).map_or((None, None), |(v, k)| (Some(v), Some(k)));
+    let opt = menu_start(region, q + 1).unwrap_or(region.len());
+    let end = first_index(region, opt, is_footer).unwrap_or(region.len());
+    Some(Dialog::ApiKey(ApiKeyDialog {
+        env_var: env_var.map(str::to_string),
+        key_suffix: key_shown.and_then(|k| k.rsplit_once("...")).map(|(_, s)| s.to_string()),
+        key_shown: key_shown.map(str::to_string),
+        question: region[q].trim().to_string(),
+        options: parse_menu(&region[opt..end], Continuation::Label),
     }))
 }

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::dialog::{self, Dialog};
-use super::text::{indent, is_rule, join_wrapped, re, screen_lines, NBSP};
+use super::text::{indent, is_rule, join_wrapped, re, screen_lines, session_name_rule, NBSP};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ScreenState {
@@ -104,7 +104,7 @@ pub fn classify(screen: &str) -> ScreenObservation {
         obs
     } else if let Some(b) = &input_box {
         classify_box(&lines, b)
-    } else if let Some(obs) = classify_dialog(&lines) {
+    } else if let Some(obs) = classify_dialog(without_name_rule(&lines)) {
         obs
     } else if lines.iter().all(|l| l.trim().is_empty()) {
         ScreenObservation::new(ScreenState::Blank)
@@ -114,6 +114,15 @@ pub fn classify(screen: &str) -> ScreenObservation {
     let upto = input_box.as_ref().map_or(lines.len(), |b| b.top);
     obs.last_error = last_error(&lines[..upto]);
     obs
+}
+
+/// A blocking dialog on a named session has the session-name rule as its last line (the input box's top
+/// border, drawn under the dialog); it is no dialog frame, so the dialog region must not start after it.
+fn without_name_rule(lines: &[String]) -> &[String] {
+    match lines.split_last() {
+        Some((last, rest)) if session_name_rule(last).is_some() => rest,
+        _ => lines,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -225,15 +234,22 @@ fn classify_box(lines: &[String], b: &InputBox) -> ScreenObservation {
 /// The line that carries CC's activity status right above the box, skipping
 /// right-aligned hints (`◐ medium · /effort`, `ctrl+g to edit in Vim`) and
 /// other deeply indented lines (wrapped tips),
-/// `⎿  Tip:` / `⎿  Queued` lines, queued echoes and the compaction progress bar.
+/// `⎿  Tip:` / `⎿  Queued` lines, queued echoes, the compaction progress bar and the tmux focus notice.
 fn status_line(lines: &[String], top: usize) -> Option<&str> {
     let mut i = top;
     while i > 0 && top - i < 10 {
         i -= 1;
         let l = lines[i].as_str();
         let t = l.trim();
-        let skip =
-            t.is_empty() || indent(l) >= 4 || t.starts_with('⎿') || l.starts_with("  ❯ ") || t.starts_with(['▰', '▱']);
+        // CC's notice when tmux reports no focus events sits between the spinner and the box (2 spaces in
+        // when it fills the width, right-aligned otherwise).
+        let notice = t.starts_with("tmux focus-events off");
+        let skip = t.is_empty()
+            || indent(l) >= 4
+            || notice
+            || t.starts_with('⎿')
+            || l.starts_with("  ❯ ")
+            || t.starts_with(['▰', '▱']);
         if !skip {
             return Some(l);
         }
@@ -427,6 +443,7 @@ fn parse_dialog(state: ScreenState, lines: &[String], start: usize) -> Option<Di
         ScreenState::PlanApproval => dialog::parse_plan(lines),
         ScreenState::ExitPlanConfirm => dialog::parse_exit_plan(lines),
         ScreenState::TrustPrompt => dialog::parse_trust(lines, start),
+        ScreenState::ApiKeyPrompt => dialog::parse_api_key(lines, start),
         ScreenState::LocalDialog => dialog::parse_generic(lines, start, false),
         _ => dialog::parse_generic(lines, start, true),
     }

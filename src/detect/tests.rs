@@ -7,7 +7,21 @@ use std::path::{Path, PathBuf};
 use ScreenState::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/screens");
+/// The versions/renderers with the full reference set (every scenario below exists in each).
 const VERSIONS: &[&str] = &["cc-2.1.197", "cc-2.1.330-fullscreen", "cc-2.1.330-classic"];
+/// 2.1.332 was recorded with scripts/record-captures.sh: a smaller set of scenarios.
+const V332: &[&str] = &["cc-2.1.332-fullscreen", "cc-2.1.332-classic"];
+
+/// Every capture folder (`cc-<version>[-<renderer>]`), so a newly recorded version is swept as well.
+fn fixture_dirs() -> Vec<String> {
+    let mut dirs: Vec<String> = std::fs::read_dir(FIXTURES)
+        .expect("fixture root")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("cc-"))
+        .collect();
+    dirs.sort();
+    dirs
+}
 
 fn fixture(version: &str, file: &str) -> String {
     let p = Path::new(FIXTURES).join(version).join(file);
@@ -19,23 +33,24 @@ fn obs(version: &str, file: &str) -> ScreenObservation {
 }
 
 /// All plain fixtures as (version, file name), sorted.
-fn fixtures() -> Vec<(&'static str, String)> {
+fn fixtures() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for v in VERSIONS {
-        let mut names: Vec<String> = std::fs::read_dir(Path::new(FIXTURES).join(v))
+    for v in fixture_dirs() {
+        let mut names: Vec<String> = std::fs::read_dir(Path::new(FIXTURES).join(&v))
             .expect("fixture dir")
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.ends_with(".txt") && !n.ends_with(".ansi.txt"))
             .collect();
         names.sort();
-        out.extend(names.into_iter().map(|n| (*v, n)));
+        out.extend(names.into_iter().map(|n| (v.clone(), n)));
     }
     out
 }
 
-/// `perm-bash-80x24.txt` -> `perm-bash`.
+/// `perm-bash-80x24.txt` -> `perm-bash`; a named session's `named-<slug>-perm-bash-80x24.txt` too.
 fn stem(file: &str) -> &str {
     let base = file.trim_end_matches(".txt");
+    let base = base.strip_prefix("named-").and_then(|r| r.split_once('-')).map_or(base, |(_, r)| r);
     base.rsplit_once('-').map_or(base, |(s, _)| s)
 }
 
@@ -108,6 +123,15 @@ const EXPECTED: &[(&str, ScreenState)] = &[
     ("working-tool-running-bash", Working),
     ("working-typing-while-busy", Working), // footer drops "esc to interrupt" with a draft
     ("working-waiting-api-early", Working),
+    ("working-streaming", Working),
+    // A question answered by a PermissionRequest hook held 3 s (scripts/record-captures.sh hookask).
+    ("hookask-dialog-shown", AskQuestion),
+    ("hookask-after", Idle),
+    // 2.1.332 captures: /compact right after a final 500 error is retried like the failed prompt.
+    ("slash-compact-after-error-retrying", ApiRetry),
+    ("slash-compact-done", Idle), // recorded 0.3 s after /compact: the fake API compacts at once at 120x40
+    // The second Ctrl-C came after CC's exit window had closed: CC stayed idle.
+    ("idle-ctrlc-window-expired", Idle),
 ];
 
 /// Per-file exceptions to `EXPECTED` (the screen really shows something else).
@@ -246,7 +270,7 @@ fn snapshot_family(prefixes: &[&str]) {
             continue;
         }
         let name = format!("{}__{}", v, f.trim_end_matches(".txt")).replace('.', "_");
-        insta::assert_snapshot!(name, render(&obs(v, &f)));
+        insta::assert_snapshot!(name, render(&obs(&v, &f)));
     }
 }
 
@@ -255,10 +279,11 @@ const FAMILIES: &[&[&str]] = &[
     &["working-", "error-", "slash-compact-"],
     &["perm-", "hookctl-", "automode-"],
     &["plan-"],
-    &["ask-"],
+    &["ask-", "hookask-"],
     &["startup-", "flag-d", "flag-settings-"],
     &["slash-help", "slash-cost"],
     &["exit-"],
+    &["named-"],
 ];
 
 #[test]
@@ -299,6 +324,10 @@ fn snapshots_local_dialogs() {
 #[test]
 fn snapshots_exit() {
     snapshot_family(FAMILIES[7]);
+}
+#[test]
+fn snapshots_named_sessions() {
+    snapshot_family(FAMILIES[8]);
 }
 
 // ---------------------------------------------------------------------------
@@ -542,10 +571,24 @@ fn trust_dialog_directory_and_default() {
     let Some(Dialog::Trust(t)) = o.dialog else { panic!("{o:?}") };
     assert_eq!(labels(&t.options), ["No, exit", "Yes, I trust this folder"]);
     assert!(t.options[1].selected && !t.options[0].selected);
-    let o = obs("cc-2.1.330-classic", "startup-apikey-80x24.txt");
-    let Some(Dialog::Generic(d)) = o.dialog else { panic!("{o:?}") };
-    assert_eq!(labels(&d.options), ["Yes", "No (recommended)"]);
-    assert!(d.options[1].selected);
+}
+
+#[test]
+fn api_key_dialog_key_and_options() {
+    for (v, size) in [("cc-2.1.197", "80x24"), ("cc-2.1.330-classic", "80x24"), ("cc-2.1.330-fullscreen", "120x40")] {
+        let o = obs(v, &format!("startup-apikey-{size}.txt"));
+        let Some(Dialog::ApiKey(k)) = o.dialog else { panic!("{v}: {o:?}") };
+        assert_eq!(k.env_var.as_deref(), Some("ANTHROPIC_API_KEY"), "{v}");
+        assert_eq!(k.key_shown.as_deref(), Some("sk-ant-...sk-ant-test"), "{v}");
+        assert_eq!(k.key_suffix.as_deref(), Some("sk-ant-test"), "{v}");
+        assert_eq!(k.question, "Do you want to use this API key?");
+        assert_eq!(labels(&k.options), ["Yes", "No (recommended)"], "{v}");
+        assert!(k.options[1].selected && !k.options[0].selected, "{v}");
+        let o = obs(v, &format!("startup-apikey-yes-highlighted-{size}.txt"));
+        let Some(Dialog::ApiKey(k)) = o.dialog else { panic!("{v}: {o:?}") };
+        assert!(k.options[0].selected && !k.options[1].selected, "{v}");
+    }
+    assert_eq!(obs("cc-2.1.197", "startup-apikey-80x24.txt").dialog.map(|d| d.options()[1].number), Some(Some(2)));
 }
 
 #[test]
@@ -580,4 +623,152 @@ fn input_box_details() {
     assert_eq!(o.mode.as_deref(), Some("plan"));
     let o = obs("cc-2.1.330-fullscreen", "automode-idle-80x24.txt");
     assert_eq!(o.mode.as_deref(), Some("auto"));
+}
+
+// ---------------------------------------------------------------------------
+// Transitional frames (every distinct frame right after a question was answered or the review submitted,
+// captured as fast as tmux answers by scripts/record-captures.sh into `<version>/frames/`)
+
+/// The frames CC draws between a question dialog and the next input box, answered by keys or by a held
+/// PermissionRequest hook (`hookask-*`): the dialog itself, the working state with the answer echoed
+/// (`● Answered Claude's questions:` + spinner), then idle. None is ever Unknown.
+#[test]
+fn answer_frames_are_never_unknown() {
+    let mut n = 0;
+    let mut seen = std::collections::BTreeMap::new();
+    let spinner = regex::Regex::new(r"^[·✢✶✻✽*] \S[^…]*… \(").unwrap();
+    for v in fixture_dirs() {
+        let dir = Path::new(FIXTURES).join(&v).join("frames");
+        for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(f.path()).expect("frame");
+            let o = classify(&text);
+            let name = f.file_name().to_string_lossy().into_owned();
+            eprintln!("{v}/frames/{name}: {:?}", o.state);
+            assert!(
+                matches!(o.state, AskQuestion | AskQuestionReview | Working | Idle),
+                "{v}/frames/{name}: {:?}\n{text}",
+                o.state
+            );
+            // The answered-and-working frame (spinner with elapsed time above the box) is Working even when
+            // the footer has not caught up (`⏸ manual mode on` without `esc to interrupt`).
+            let spinning = text.lines().any(|l| spinner.is_match(l));
+            if spinning {
+                assert_eq!(o.state, Working, "{v}/frames/{name}\n{text}");
+            }
+            *seen.entry(format!("{:?}", o.state)).or_insert(0) += 1;
+            n += 1;
+        }
+    }
+    eprintln!("{n} frames: {seen:?}");
+    assert!(n > 0, "no transitional frames recorded");
+}
+
+// ---------------------------------------------------------------------------
+// Named sessions (`--name`): CC draws the name into the input box's top rule, which stays as the last line
+// under a blocking dialog. Every dialog must still be read with its content and options.
+
+#[test]
+fn named_session_dialogs_are_parsed_with_their_options() {
+    let mut checked = 0;
+    for (v, f) in fixtures().into_iter().filter(|(_, f)| f.starts_with("named-")) {
+        let o = obs(&v, &f);
+        let ctx = format!("{v}/{f}");
+        match stem(&f) {
+            "perm-bash" => {
+                let Some(Dialog::Permission(p)) = &o.dialog else { panic!("{ctx}: {o:?}") };
+                assert_eq!(p.kind, PermissionKind::Bash, "{ctx}");
+                assert_eq!(p.command.as_deref(), Some("echo hello-from-bash > out.txt"), "{ctx}");
+                assert_eq!(p.options.first().map(|o| (o.label.as_str(), o.selected)), Some(("Yes", true)), "{ctx}");
+                assert!(p.options.last().is_some_and(|o| o.label.starts_with("No")), "{ctx}: {:?}", p.options);
+            }
+            "ask-single" => {
+                let Some(Dialog::Question(q)) = &o.dialog else { panic!("{ctx}: {o:?}") };
+                assert_eq!(q.question, "Which recovery strategy?", "{ctx}");
+                assert_eq!(labels(&q.options[..2]), ["Clean up", "Auto-restart"], "{ctx}");
+                assert!(q.options.iter().any(|o| o.label == "Chat about this"), "{ctx}");
+            }
+            "ask-two-review" => {
+                let Some(Dialog::QuestionReview(r)) = &o.dialog else { panic!("{ctx}: {o:?}") };
+                assert_eq!(labels(&r.options), ["Submit answers", "Cancel"], "{ctx}");
+                assert_eq!(r.answers.len(), 2, "{ctx}");
+            }
+            "plan-approval" => {
+                let Some(Dialog::Plan(p)) = &o.dialog else { panic!("{ctx}: {o:?}") };
+                assert!(p.question.starts_with("Claude has written up a plan"), "{ctx}");
+                assert!(p.options.len() >= 3 && p.options[0].selected, "{ctx}: {:?}", p.options);
+                assert!(p.plan_text.contains("Create written.txt"), "{ctx}: {}", p.plan_text);
+            }
+            "idle-fresh" | "plan-mode-idle" => assert_eq!(o.state, Idle, "{ctx}"),
+            other => panic!("{ctx}: unexpected named scenario {other}"),
+        }
+        checked += 1;
+    }
+    // 4 names x 2 sizes x 2 renderers x 2 versions x 6 scenarios, and 2.1.197 (2 names, one size each).
+    assert!(checked >= 4 * 2 * 2 * 2 * 6 + 12, "only {checked} named captures");
+}
+
+#[test]
+fn v332_dialogs_without_hooks_carry_their_content() {
+    for v in V332 {
+        for size in ["80x24", "120x40"] {
+            let p = permission(v, &format!("perm-bash-{size}.txt"));
+            assert_eq!(p.command.as_deref(), Some("echo hello-from-bash > out.txt"), "{v} {size}");
+            assert_eq!(p.description.as_deref(), Some("Run the requested command"), "{v} {size}");
+            let w = permission(v, &format!("perm-write-{size}.txt"));
+            assert_eq!((w.kind, w.file_path.as_deref()), (PermissionKind::Write, Some("written.txt")), "{v} {size}");
+            let q = question(v, &format!("ask-multi-{size}.txt"));
+            assert!(q.multi_select, "{v} {size}");
+            let q = question(v, &format!("ask-two-{size}.txt"));
+            assert_eq!(q.tabs.len(), 2, "{v} {size}");
+            let o = obs(v, &format!("startup-apikey-{size}.txt"));
+            let Some(Dialog::ApiKey(k)) = o.dialog else { panic!("{v} {size}: {o:?}") };
+            assert_eq!(labels(&k.options), ["Yes", "No (recommended)"], "{v} {size}");
+        }
+    }
+}
+
+#[test]
+fn v332_states_are_covered_per_renderer_and_size() {
+    let all = fixtures();
+    for v in V332 {
+        for size in ["80x24", "120x40"] {
+            for s in [
+                Idle,
+                Working,
+                PermissionPrompt,
+                AskQuestion,
+                AskQuestionReview,
+                PlanApproval,
+                TrustPrompt,
+                ApiKeyPrompt,
+                ApiRetry,
+                ExitPending,
+                Exited,
+            ] {
+                let has = all.iter().any(|(fv, f)| fv == v && f.contains(size) && expected(fv, f) == Some(s));
+                assert!(has, "{v} {size} {s:?}");
+            }
+        }
+        let compacting = all.iter().any(|(fv, f)| fv == v && expected(fv, f) == Some(Compacting));
+        assert!(compacting, "{v} Compacting");
+    }
+}
+
+/// Names are any printable text: wide (CJK), with spaces or `─`, or cut by CC with `…`. The rule under the
+/// dialog is rewritten with such names (the real frame: `───…─── <name> ─`).
+#[test]
+fn any_session_name_in_the_rule_keeps_the_dialog() {
+    let base = fixture("cc-2.1.332-fullscreen", "named-impl-perm-bash-80x24.txt");
+    for name in
+        ["会话名称-漢字テスト", "review PR 456 ─ part 2", "refactor-the-session-manager-for-issue-4…", "-x", "1. Yes"]
+    {
+        let screen = base.replace(" impl-#123 ─", &format!(" {name} ─"));
+        assert_ne!(screen, base);
+        let o = classify(&screen);
+        assert_eq!(o.state, PermissionPrompt, "{name}");
+        let Some(Dialog::Permission(p)) = o.dialog else { panic!("{name}: {o:?}") };
+        assert_eq!(p.options.len(), 4, "{name}");
+    }
+    let q = fixture("cc-2.1.330-classic", "named-tache-ask-single-120x40.txt").replace("tâche-é", "名前");
+    assert_eq!(classify(&q).state, AskQuestion);
 }

@@ -46,6 +46,15 @@ pub fn is_rule(line: &str) -> bool {
     (line.starts_with("───") && count(line, '─') >= 10) || line.starts_with("▔▔▔")
 }
 
+/// The rule CC draws for a named session (`--name`): `────…──── <name> ─`. It is the top border of the
+/// input box, and on the fullscreen renderer the last line under a blocking dialog. Names are any
+/// printable text (wide, long, truncated by CC with `…`), so only the frame is checked.
+pub fn session_name_rule(line: &str) -> Option<&str> {
+    let inner = line.strip_prefix("───")?.trim_start_matches('─').strip_prefix(' ')?;
+    let name = inner.trim_end_matches('─').strip_suffix(' ')?;
+    (is_rule(line) && !name.trim().is_empty()).then_some(name)
+}
+
 /// A rule at any indentation (the fullscreen plan dialog indents its rules).
 pub fn is_any_rule(line: &str) -> bool {
     let t = line.trim_start();
