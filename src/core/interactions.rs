@@ -126,15 +126,16 @@ fn dialog_options(d: &Dialog) -> Vec<ChoiceOption> {
     menu(d.options())
 }
 
-/// `ANTHROPIC_API_KEY: sk-ant-...abc` in the API-key dialog's body.
+/// The variable and the abbreviated key (`sk-ant-...abc`) the API-key dialog shows.
 pub fn api_key_content(d: &Dialog) -> InteractionContent {
-    let body: &[String] = match d {
-        Dialog::Generic(g) => &g.body,
-        _ => &[],
+    let (env_var, key_hint) = match d {
+        Dialog::ApiKey(k) => (k.env_var.clone(), k.key_shown.clone()),
+        _ => (None, None),
     };
-    let line = body.iter().find_map(|l| l.trim().split_once(": ").filter(|(k, _)| k.ends_with("_KEY")));
-    let (env_var, key_hint) = line.unwrap_or(("ANTHROPIC_API_KEY", ""));
-    InteractionContent::ApiKey { env_var: env_var.to_string(), key_hint: key_hint.trim().to_string() }
+    InteractionContent::ApiKey {
+        env_var: env_var.unwrap_or_else(|| "ANTHROPIC_API_KEY".into()),
+        key_hint: key_hint.unwrap_or_default(),
+    }
 }
 
 /// Whether the abbreviated key CC shows (`sk-ant-...<last characters>`) is `key`.
