@@ -88,12 +88,13 @@ async fn untrusted_text_is_one_literal_prompt_or_refused(cc: Cc) {
         format!("  \n!touch {}\nsecond line", mark("indented-bang")),
         "? what does this shortcut do".to_string(),
         "tabs\tstay\ttext and 'quotes' $(stay) `too`".to_string(),
+        "  leading white space stays, trailing goes \t \n".to_string(),
     ];
     // Back to back with very short turns: the box is empty each time (decided on a fresh capture).
     for text in &delivered {
         deliver(&mut rig, &id, text).await;
-        // CC turns a pasted tab into spaces: that is the one change to the text.
-        model_received(&rig, &text.replace('\t', "    "));
+        // What CC changes: it drops trailing white space and turns a pasted tab into 4 spaces.
+        model_received(&rig, &text.trim_end().replace('\t', "    "));
     }
     alive_and_idle(&mut rig, &id, &marks).await;
 
