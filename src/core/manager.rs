@@ -85,6 +85,9 @@ pub struct Manager {
     tmux_start: tokio::sync::Mutex<()>,
     /// (session, interaction) ids an answer was claimed for: first writer wins.
     answered: StdMutex<std::collections::HashSet<(String, String)>>,
+    /// Per session, fingerprints of the last prompts Aegis typed (see `send`): CC puts an interrupted
+    /// prompt back into the box, and that draft is ours to replace.
+    delivered: StdMutex<HashMap<String, std::collections::VecDeque<u64>>>,
 }
 
 impl Manager {
@@ -104,6 +107,7 @@ impl Manager {
             cc_version,
             tmux_start: tokio::sync::Mutex::new(()),
             answered: StdMutex::new(Default::default()),
+            delivered: StdMutex::new(HashMap::new()),
         })
     }
 
@@ -449,6 +453,7 @@ impl Manager {
         let delivery = if p.prompt.is_empty() {
             None
         } else {
+            self.remember_delivered(&id, &p.prompt);
             let (tx, rx) = oneshot::channel();
             handle.signal(Signal::ExpectDelivery(Delivery {
                 since: now,
@@ -500,7 +505,7 @@ impl Manager {
     pub async fn send(&self, id: &str, text: &str, kind: MessageKind) -> CoreResult<Event> {
         let h = self.resolve(id)?;
         let rec = h.get();
-        validate::message(text, kind)?;
+        let text = validate::message(text, kind)?;
         let allowed = match kind {
             MessageKind::Prompt => matches!(rec.state, State::Idle | State::Error | State::Working),
             _ => matches!(rec.state, State::Idle | State::Error),
@@ -508,82 +513,191 @@ impl Manager {
         if !allowed {
             return Err(not_ready(&rec, "SendMessage"));
         }
-        // Someone left a draft in the box: submitting now would send it together with our text.
-        if let Some(draft) = h.screen.borrow().as_ref().and_then(|s| s.obs.input.clone()) {
-            return Err(CoreError::new(
-                ErrorKind::FailedPrecondition,
-                "INPUT_NOT_EMPTY",
-                "CC's input box holds a draft typed by someone else; clear it (Interrupt) first",
-            )
-            .with("session_id", &rec.id)
-            .with("draft", draft.chars().take(80).collect::<String>()));
-        }
+        self.empty_input_box(&rec).await?;
         let pane = rec.tmux_pane.clone();
-        let keys_err = |e| CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("typing failed: {e}"));
         match kind {
-            MessageKind::Prompt => {
-                self.tmux.send_text(&pane, text).await.map_err(keys_err)?;
-            }
+            MessageKind::Prompt => self.type_prompt(&rec, &text).await?,
             MessageKind::Slash => {
-                let t = if text.starts_with('/') { text.to_string() } else { format!("/{text}") };
-                self.tmux.send_text(&pane, &t).await.map_err(keys_err)?;
+                let t = if text.starts_with('/') { text.clone() } else { format!("/{text}") };
+                self.tmux.send_text(&pane, &t).await.map_err(typing_failed)?;
             }
             MessageKind::Bash => {
-                let cmd = text.strip_prefix('!').unwrap_or(text);
-                self.tmux.send_text(&pane, "!").await.map_err(keys_err)?;
-                self.wait_screen(&h, Duration::from_secs(5), |o| o.shell_mode).await;
-                self.tmux.send_text(&pane, cmd).await.map_err(keys_err)?;
+                let cmd = text.strip_prefix('!').unwrap_or(&text);
+                self.tmux.send_text(&pane, "!").await.map_err(typing_failed)?;
+                self.wait_fresh_screen(&pane, Duration::from_secs(5), |o| o.shell_mode).await;
+                self.tmux.send_text(&pane, cmd).await.map_err(typing_failed)?;
             }
         }
-        // Submit only once the text is visibly in the box (a paste is applied asynchronously).
-        let shown = self.wait_screen(&h, Duration::from_secs(5), |o| o.input.is_some()).await;
-        if !shown {
+        // Submit only once the text is visibly in the box (a paste is applied asynchronously; a 1 MiB
+        // one takes CC a moment). The box was seen empty before typing, so what shows now is ours.
+        let room = Duration::from_secs(5 + (text.len() / 100_000) as u64);
+        if !self.wait_fresh_screen(&pane, room, |o| o.input.is_some()).await {
             return Err(CoreError::new(
                 ErrorKind::Unavailable,
                 "DELIVERY_UNCONFIRMED",
-                "the text did not appear in CC's input box",
+                "the text did not appear in CC's input box; nothing was submitted",
             )
             .with("session_id", &rec.id));
         }
+        if kind == MessageKind::Prompt {
+            self.remember_delivered(&rec.id, &text);
+        }
         let (tx, rx) = oneshot::channel();
         let since = now_ms();
-        let prompt_text = (kind == MessageKind::Prompt).then(|| text.to_string());
+        let prompt_text = (kind == MessageKind::Prompt).then(|| text.clone());
         h.signal(Signal::ExpectDelivery(Delivery { since, prompt_text, screen_ok: true, reply: tx }));
-        self.tmux.send_keys(&pane, &[Key::Enter]).await.map_err(keys_err)?;
-        match tokio::time::timeout(Duration::from_secs(15), rx).await {
+        self.tmux.send_keys(&pane, &[Key::Enter]).await.map_err(typing_failed)?;
+        let confirm = Duration::from_secs(15 + (text.len() / 50_000) as u64);
+        match tokio::time::timeout(confirm, rx).await {
             Ok(Ok(ev)) => Ok(ev),
             Ok(Err(_)) => Err(CoreError::new(ErrorKind::FailedPrecondition, "SESSION_EXITED", "the session ended")),
             Err(_) => Err(CoreError::new(
                 ErrorKind::DeadlineExceeded,
                 "DELIVERY_UNCONFIRMED",
-                "CC did not confirm the message within 15 s",
+                format!("CC did not confirm the message within {} s", confirm.as_secs()),
             )
             .with("session_id", &rec.id)),
         }
     }
 
-    /// Waits (bounded) for a screen observation newer than now that satisfies `pred`.
-    async fn wait_screen(
+    /// Makes sure CC's input box is empty before typing, deciding on a fresh capture (the last classified
+    /// screen can predate the end of a very short turn). A draft that is a prompt Aegis typed into this
+    /// session (CC restores an interrupted prompt into the box) is cleared with Ctrl-C, which empties an
+    /// idle box with a draft on every supported version without any exit prompt. Any other draft was typed
+    /// by someone else: submitting now would send it together with our text, so it is refused.
+    async fn empty_input_box(&self, rec: &SessionRecord) -> CoreResult<()> {
+        let obs = self.fresh_screen(&rec.tmux_pane).await?;
+        let Some(draft) = obs.input else {
+            return Ok(());
+        };
+        let own = obs.state == crate::detect::ScreenState::Idle && self.delivered_before(&rec.id, &draft);
+        let refuse = |why: &str| {
+            CoreError::new(ErrorKind::FailedPrecondition, "INPUT_NOT_EMPTY", why.to_string())
+                .with("session_id", &rec.id)
+                .with("draft", draft.chars().take(80).collect::<String>())
+        };
+        if !own {
+            return Err(refuse("CC's input box holds a draft typed by someone else; clear it (Interrupt) first"));
+        }
+        self.tmux.send_keys(&rec.tmux_pane, &[Key::CtrlC]).await.map_err(typing_failed)?;
+        if !self.wait_fresh_screen(&rec.tmux_pane, Duration::from_secs(5), |o| o.input.is_none()).await {
+            return Err(refuse("CC's input box still holds the interrupted prompt after Ctrl-C"));
+        }
+        Ok(())
+    }
+
+    /// Types `text` into the empty box as ONE literal prompt, whatever it starts with. CC gives the first
+    /// character that arrives in an EMPTY box a meaning (`!` switches to shell mode even inside a bracketed
+    /// paste; `?` opens the shortcuts), so an anchor character goes in first and the cursor moves back
+    /// onto it; the text is pasted in front of it (bracketed, so nothing in it acts as a key) and the
+    /// anchor is deleted. Each step waits until CC has drawn the previous one: CC 2.1.197 applies a paste
+    /// to the box as it was before keys that arrived just ahead of it, and then does enter shell mode.
+    async fn type_prompt(&self, rec: &SessionRecord, text: &str) -> CoreResult<()> {
+        let pane = &rec.tmux_pane;
+        let step = Duration::from_secs(5);
+        self.tmux.send_keys(pane, &[Key::Char(PROMPT_ANCHOR), Key::Left]).await.map_err(typing_failed)?;
+        if !self.wait_fresh_ansi(pane, step, cursor_on_anchor).await {
+            return Err(self.abandon_typing(rec, "CC did not show the typed anchor character").await);
+        }
+        self.tmux.paste(pane, text).await.map_err(typing_failed)?;
+        // A 1 MiB paste takes CC a moment.
+        let room = step + Duration::from_secs((text.len() / 100_000) as u64);
+        let anchor = PROMPT_ANCHOR.to_string();
+        let shown = |o: &crate::detect::ScreenObservation| {
+            o.input.as_deref().is_some_and(|i| i != anchor && i.ends_with(PROMPT_ANCHOR))
+        };
+        let Some(with_anchor) = self.wait_fresh_screen_for(pane, room, shown).await.and_then(|o| o.input) else {
+            return Err(self.abandon_typing(rec, "the text did not appear in CC's input box").await);
+        };
+        self.tmux.send_keys(pane, &[Key::Delete]).await.map_err(typing_failed)?;
+        let want = draft_fingerprint(&with_anchor[..with_anchor.len() - PROMPT_ANCHOR.len_utf8()]);
+        let gone =
+            |o: &crate::detect::ScreenObservation| o.input.as_deref().is_some_and(|i| draft_fingerprint(i) == want);
+        if self.wait_fresh_screen_for(pane, step, gone).await.is_none() {
+            return Err(self.abandon_typing(rec, "CC did not delete the anchor character").await);
+        }
+        Ok(())
+    }
+
+    /// Typing went wrong before anything was submitted: clear what we typed (Ctrl-C empties a box with text)
+    /// and say so.
+    async fn abandon_typing(&self, rec: &SessionRecord, why: &str) -> CoreError {
+        let _ = self.tmux.send_keys(&rec.tmux_pane, &[Key::CtrlC]).await;
+        CoreError::new(ErrorKind::Unavailable, "DELIVERY_UNCONFIRMED", format!("{why}; nothing was submitted"))
+            .with("session_id", &rec.id)
+    }
+
+    /// Polls fresh colour captures (every 100 ms, bounded) until one satisfies `pred`.
+    async fn wait_fresh_ansi(&self, pane: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let opts = CaptureOptions { ansi: true, scrollback: 0 };
+        loop {
+            let control = self.control.read().await.clone();
+            let screen = match control {
+                Some(c) => c.capture(pane, opts).await.ok(),
+                None => self.tmux.capture(pane, opts).await.ok(),
+            };
+            if screen.is_some_and(|s| pred(&s)) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Captures and classifies the pane now, not the actor's last observation.
+    async fn fresh_screen(&self, pane: &str) -> CoreResult<crate::detect::ScreenObservation> {
+        let text = self
+            .capture_for_detection(pane)
+            .await
+            .map_err(|e| CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("capture failed: {e}")))?;
+        Ok(crate::detect::classify(&text))
+    }
+
+    /// Polls fresh captures (every 100 ms, bounded) until one satisfies `pred`.
+    async fn wait_fresh_screen(
         &self,
-        h: &SessionHandle,
+        pane: &str,
         limit: Duration,
         pred: impl Fn(&crate::detect::ScreenObservation) -> bool,
     ) -> bool {
-        let mut rx = h.screen.subscribe();
-        let check = |s: &Option<super::handle::ScreenSnap>| s.as_ref().is_some_and(|s| pred(&s.obs));
-        if check(&rx.borrow_and_update()) {
-            return true;
-        }
-        tokio::time::timeout(limit, async {
-            while rx.changed().await.is_ok() {
-                if check(&rx.borrow_and_update()) {
-                    return true;
-                }
+        self.wait_fresh_screen_for(pane, limit, pred).await.is_some()
+    }
+
+    /// Like `wait_fresh_screen`, returning the observation that satisfied `pred`.
+    async fn wait_fresh_screen_for(
+        &self,
+        pane: &str,
+        limit: Duration,
+        pred: impl Fn(&crate::detect::ScreenObservation) -> bool,
+    ) -> Option<crate::detect::ScreenObservation> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(o) = self.fresh_screen(pane).await.ok().filter(|o| pred(o)) {
+                return Some(o);
             }
-            false
-        })
-        .await
-        .unwrap_or(false)
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Notes a prompt typed into (or given on the command line of) a session; the last 16 are kept.
+    fn remember_delivered(&self, session: &str, text: &str) {
+        let mut all = self.delivered.lock().unwrap();
+        let texts = all.entry(session.to_string()).or_default();
+        texts.push_back(draft_fingerprint(text));
+        if texts.len() > 16 {
+            texts.pop_front();
+        }
+    }
+
+    fn delivered_before(&self, session: &str, draft: &str) -> bool {
+        let fp = draft_fingerprint(draft);
+        self.delivered.lock().unwrap().get(session).is_some_and(|t| t.contains(&fp))
     }
 
     /// Sends Ctrl-C or Esc and reports whether a state change followed within a few seconds.
@@ -739,6 +853,46 @@ impl Manager {
     }
 }
 
+/// Typed into an empty box ahead of a prompt so CC never sees the prompt's first character arrive in an
+/// empty box (see `Manager::type_prompt`); a plain letter has no meaning there.
+const PROMPT_ANCHOR: char = 'x';
+
+/// Whether CC's live input line shows its cursor (an inverse-video cell) on the anchor right after the
+/// prompt sign: `❯\u{a0}\x1b[7mx` on every supported version and renderer.
+fn cursor_on_anchor(screen: &str) -> bool {
+    screen.lines().any(|l| {
+        let Some((_, mut rest)) = l.split_once("❯\u{a0}") else {
+            return false;
+        };
+        let mut inverse = false;
+        while let Some(r) = rest.strip_prefix("\x1b[") {
+            let Some(end) = r.find('m') else { return false };
+            for p in r[..end].split(';') {
+                inverse = match p {
+                    "7" => true,
+                    "" | "0" | "27" => false,
+                    _ => inverse,
+                };
+            }
+            rest = &r[end + 1..];
+        }
+        inverse && rest.starts_with(PROMPT_ANCHOR)
+    })
+}
+
+fn typing_failed(e: crate::tmux::TmuxError) -> CoreError {
+    CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("typing failed: {e}"))
+}
+
+/// A text as the screen parser can give it back: the box wraps long lines and indents continuation
+/// lines, so a draft is compared without any white space.
+fn draft_fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.chars().filter(|c| !c.is_whitespace()).for_each(|c| c.hash(&mut h));
+    h.finish()
+}
+
 fn unavailable(e: impl std::fmt::Display) -> CoreError {
     CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("tmux: {e}"))
 }
@@ -751,4 +905,28 @@ pub fn not_ready(rec: &SessionRecord, op: &str) -> CoreError {
     )
     .with("session_id", &rec.id)
     .with("state", rec.state.name())
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    /// Lines from real `capture-pane -e` screens of 2.1.197, 2.1.330 classic and 2.1.332 fullscreen.
+    #[test]
+    fn cursor_on_the_anchor() {
+        assert!(cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7mx\x1b[0m\x1b[39m\x1b[49m"));
+        // Anchor typed, cursor still after it; an empty box; an echoed prompt in the scrollback.
+        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}x\x1b[7m"));
+        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7m \x1b[0m\x1b[39m\x1b[49m"));
+        assert!(!cursor_on_anchor("\x1b[48;5;237m❯ \x1b[38;5;231mx\x1b[39m"));
+        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7m\x1b[0mx"));
+    }
+
+    #[test]
+    fn a_restored_draft_matches_whatever_the_wrapping() {
+        let sent = "HOLD_ONCE a first prompt that wraps\naround  the box";
+        let shown = "HOLD_ONCE a first prompt that\nwraps\naround the box";
+        assert_eq!(draft_fingerprint(sent), draft_fingerprint(shown));
+        assert_ne!(draft_fingerprint(sent), draft_fingerprint("HOLD_ONCE a first prompt"));
+    }
 }

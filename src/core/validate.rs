@@ -125,9 +125,6 @@ pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
             ));
         }
     }
-    if p.prompt.contains('\0') {
-        return Err(CoreError::invalid("prompt", "INVALID_PROMPT", "prompt contains NUL"));
-    }
     if p.prompt.len() > MAX_ARGV_PROMPT {
         return Err(CoreError::invalid(
             "prompt",
@@ -135,6 +132,7 @@ pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
             format!("a first prompt is limited to {MAX_ARGV_PROMPT} bytes; send longer ones with SendMessage"),
         ));
     }
+    first_prompt(&p.prompt)?;
     Ok(wd)
 }
 
@@ -162,17 +160,92 @@ pub fn work_dir(s: &str) -> CoreResult<PathBuf> {
     }
 }
 
-pub fn message(text: &str, kind: MessageKind) -> CoreResult<()> {
+/// Checks a SendMessage text and returns what is typed: a prompt with `\r\n` normalised to `\n`, other
+/// kinds unchanged. The rules (README, "SendMessage semantics"): caller text is typed as literal text and
+/// never as keys, so characters a terminal would read as keys are refused with their byte offset: every
+/// C0 control except `\n` and `\t` in a prompt (ESC starts key sequences and the paste end marker, CR
+/// submits, `^U` erases, `^C` interrupts), DEL and C1 controls. SLASH_COMMAND and BASH are one line
+/// without any control character (a tab would autocomplete). A prompt whose first word is a slash
+/// command name is refused: CC runs it as a command however it is typed (verified for `/exit` typed,
+/// pasted and after leading spaces), so it must be sent as kind SLASH_COMMAND.
+pub fn message(text: &str, kind: MessageKind) -> CoreResult<String> {
     if text.trim().is_empty() {
         return Err(CoreError::invalid("text", "EMPTY_MESSAGE", "text is required"));
     }
-    if text.len() > MAX_MESSAGE || text.contains('\0') {
-        return Err(CoreError::invalid("text", "INVALID_MESSAGE", "text must be at most 1 MiB without NUL"));
+    if text.len() > MAX_MESSAGE {
+        return Err(CoreError::invalid(
+            "text",
+            "MESSAGE_TOO_LONG",
+            format!("text is {} bytes; at most {MAX_MESSAGE} (1 MiB)", text.len()),
+        )
+        .with("limit", MAX_MESSAGE));
     }
-    if kind != MessageKind::Prompt && text.contains('\n') {
-        return Err(CoreError::invalid("text", "INVALID_MESSAGE", "slash commands and bash lines are single-line"));
+    let bytes = text.as_bytes();
+    for (i, c) in text.char_indices() {
+        let crlf = c == '\r' && bytes.get(i + 1) == Some(&b'\n');
+        let fine = match kind {
+            MessageKind::Prompt => !c.is_control() || c == '\n' || c == '\t' || crlf,
+            _ => !c.is_control(),
+        };
+        if fine {
+            continue;
+        }
+        if kind != MessageKind::Prompt && (c == '\n' || c == '\r') {
+            return Err(CoreError::invalid(
+                "text",
+                "MESSAGE_NOT_SINGLE_LINE",
+                format!("slash commands and bash lines are one line; line break at byte {i}"),
+            )
+            .with("offset", i));
+        }
+        return Err(control_character(c, i));
     }
-    Ok(())
+    if kind != MessageKind::Prompt {
+        return Ok(text.to_string());
+    }
+    let text = text.replace("\r\n", "\n");
+    if let Some(name) = slash_command_name(&text) {
+        return Err(CoreError::invalid(
+            "text",
+            "PROMPT_IS_SLASH_COMMAND",
+            format!("a prompt starting with /{name} would run as a slash command; send it with kind SLASH_COMMAND"),
+        )
+        .with("command", name));
+    }
+    Ok(text)
+}
+
+/// The first text of a CreateSession: CC gets it on its command line and treats it like a typed prompt
+/// (`claude -- /exit` exits; `!cmd` and `#` stay prompt text), so the prompt rule applies unchanged.
+fn first_prompt(prompt: &str) -> CoreResult<()> {
+    if prompt.is_empty() {
+        return Ok(());
+    }
+    message(prompt, MessageKind::Prompt).map(|_| ()).map_err(|mut e| {
+        e.field = Some("prompt");
+        e
+    })
+}
+
+fn control_character(c: char, offset: usize) -> CoreError {
+    let code = format!("U+{:04X}", c as u32);
+    CoreError::invalid(
+        "text",
+        "MESSAGE_CONTROL_CHARACTER",
+        format!("text has the control character {code} at byte {offset}; it cannot be typed as literal text"),
+    )
+    .with("offset", offset)
+    .with("character", code)
+}
+
+/// The command name when a prompt (after leading white space, which CC trims before it looks) starts with
+/// `/` and its first word is not a path. `/tmp/x is broken` is a path: CC sends a first word with a second
+/// `/` as prompt text (checked on every supported version); a bare `/word` may be a command, a skill or
+/// "Unknown skill", so it is never sent as a prompt.
+fn slash_command_name(text: &str) -> Option<String> {
+    let rest = text.trim_start().strip_prefix('/')?;
+    let word = rest.split(char::is_whitespace).next().unwrap_or_default();
+    (!word.contains('/')).then(|| word.chars().take(64).collect())
 }
 
 #[cfg(test)]
@@ -221,8 +294,94 @@ mod tests {
 
     #[test]
     fn messages() {
-        assert!(message("a\nb", MessageKind::Prompt).is_ok());
-        assert_eq!(message("a\nb", MessageKind::Slash).unwrap_err().reason, "INVALID_MESSAGE");
-        assert_eq!(message("  ", MessageKind::Prompt).unwrap_err().reason, "EMPTY_MESSAGE");
+        use MessageKind::*;
+        assert_eq!(message("a\nb\tc", Prompt).unwrap(), "a\nb\tc");
+        assert_eq!(message("  ", Prompt).unwrap_err().reason, "EMPTY_MESSAGE");
+        let long = "x".repeat(MAX_MESSAGE + 1);
+        assert_eq!(message(&long, Prompt).unwrap_err().reason, "MESSAGE_TOO_LONG");
+        assert!(message(&long[..MAX_MESSAGE], Prompt).is_ok());
+    }
+
+    /// Every character a terminal reads as a key is refused, with the byte offset of the first one.
+    #[test]
+    fn prompt_control_characters_are_refused_with_their_offset() {
+        for (text, offset, code) in [
+            ("!touch x\u{15}", 8, "U+0015"),
+            ("a\u{3}b", 1, "U+0003"),
+            ("é\u{1b}[201~/exit", 2, "U+001B"),
+            ("done\u{1b}OM", 4, "U+001B"),
+            ("bare\rcr", 4, "U+000D"),
+            ("nul\0", 3, "U+0000"),
+            ("del\u{7f}", 3, "U+007F"),
+            ("c1\u{9b}201~", 2, "U+009B"),
+            ("ok\r\nthen\r", 8, "U+000D"),
+        ] {
+            let e = message(text, MessageKind::Prompt).unwrap_err();
+            assert_eq!(
+                (e.kind, e.reason, e.field),
+                (ErrorKind::InvalidArgument, "MESSAGE_CONTROL_CHARACTER", Some("text"))
+            );
+            assert_eq!(e.metadata["offset"], offset.to_string(), "{text:?}");
+            assert_eq!(e.metadata["character"], code, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn prompt_crlf_becomes_lf() {
+        assert_eq!(message("one\r\ntwo\r\n", MessageKind::Prompt).unwrap(), "one\ntwo\n");
+    }
+
+    /// `!`, `#` and paths are prompt text; a leading `/word` is a command and must use SLASH_COMMAND.
+    #[test]
+    fn prompt_leading_characters() {
+        for ok in [
+            "!touch /tmp/x",
+            "# remember",
+            "  \n!rm -rf x",
+            "/tmp/x is broken",
+            "\n /usr/bin/env fails",
+            "?",
+            "a /exit",
+        ] {
+            assert!(message(ok, MessageKind::Prompt).is_ok(), "{ok:?}");
+        }
+        for (bad, name) in
+            [("/exit", "exit"), ("  \n/clear now", "clear"), ("/tmp is full", "tmp"), ("/", ""), ("/ x", "")]
+        {
+            let e = message(bad, MessageKind::Prompt).unwrap_err();
+            assert_eq!(e.reason, "PROMPT_IS_SLASH_COMMAND", "{bad:?}");
+            assert_eq!(e.metadata["command"], name);
+            assert!(e.message.contains("SLASH_COMMAND"));
+        }
+    }
+
+    #[test]
+    fn slash_and_bash_are_one_plain_line() {
+        for kind in [MessageKind::Slash, MessageKind::Bash] {
+            assert_eq!(message("echo one && ls -la", kind).unwrap(), "echo one && ls -la");
+            for (text, offset) in [("echo one\rtouch X", 8), ("a\nb", 1), ("ab\r\n", 2)] {
+                let e = message(text, kind).unwrap_err();
+                assert_eq!(e.reason, "MESSAGE_NOT_SINGLE_LINE", "{text:?}");
+                assert_eq!(e.metadata["offset"], offset.to_string());
+            }
+            for text in ["a\tb", "x\u{1b}[A", "q\u{7f}"] {
+                assert_eq!(message(text, kind).unwrap_err().reason, "MESSAGE_CONTROL_CHARACTER", "{text:?}");
+            }
+        }
+    }
+
+    /// CC runs a first prompt `/exit` from its command line as the command: the same rule applies.
+    #[test]
+    fn first_prompt_follows_the_prompt_rule() {
+        let mut p = CreateParams { work_dir: "/tmp".into(), ..Default::default() };
+        for ok in ["", "!touch x", "# note", "/tmp/x is broken", "line\nline"] {
+            p.prompt = ok.into();
+            assert!(create(&p).is_ok(), "{ok:?}");
+        }
+        p.prompt = "/exit".into();
+        let e = create(&p).unwrap_err();
+        assert_eq!((e.reason, e.field), ("PROMPT_IS_SLASH_COMMAND", Some("prompt")));
+        p.prompt = "hi\u{3}".into();
+        assert_eq!(create(&p).unwrap_err().reason, "MESSAGE_CONTROL_CHARACTER");
     }
 }

@@ -63,6 +63,8 @@ pub struct RecordedRequest {
     pub turn: Option<Turn>,
     /// Text of the last user turn (prompt text without system reminders, or tool results).
     pub last_user_text: String,
+    /// The text blocks of the last user turn exactly as sent (see `RequestView::user_blocks`).
+    pub user_blocks: Vec<String>,
     /// Latest typed prompt of the conversation.
     pub prompt: String,
     /// Tools whose results make up the last user turn.
@@ -253,6 +255,7 @@ fn blank_record(method: &Method, path: &str, status: u16) -> RecordedRequest {
         tools: Vec::new(),
         turn: None,
         last_user_text: String::new(),
+        user_blocks: Vec::new(),
         prompt: String::new(),
         result_tools: Vec::new(),
         rule: None,
@@ -350,6 +353,7 @@ async fn messages(State(inner): State<Arc<Inner>>, method: Method, uri: Original
         tools: view.tools.clone(),
         turn: Some(view.turn),
         last_user_text: view.last_text.clone(),
+        user_blocks: view.user_blocks.clone(),
         prompt: view.prompt.clone(),
         result_tools: view.result_tools.clone(),
         rule: sel.rule.clone(),

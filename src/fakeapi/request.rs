@@ -32,6 +32,9 @@ pub struct RequestView {
     /// Text of the trailing user turn: the prompt text (system reminders stripped), or the
     /// `tool_result` contents joined by newlines.
     pub last_text: String,
+    /// The text blocks of the trailing user turn exactly as sent (no trimming, no reminder removal),
+    /// so tests can compare a delivered prompt byte for byte.
+    pub user_blocks: Vec<String>,
     /// The latest typed prompt of the conversation (also for tool_result turns).
     pub prompt: String,
     /// Names of the tools whose results make up the trailing user turn.
@@ -151,6 +154,11 @@ impl RequestView {
         }
         let trailing: Vec<Value> =
             msgs[start..].iter().flat_map(|m| blocks(m.get("content").unwrap_or(&Value::Null))).collect();
+        let user_blocks: Vec<String> = trailing
+            .iter()
+            .filter(|b| block_type(b) == "text")
+            .filter_map(|b| b.get("text").and_then(Value::as_str).map(String::from))
+            .collect();
         let results: Vec<&Value> = trailing.iter().filter(|b| block_type(b) == "tool_result").collect();
         // After a rejected or interrupted tool call, CC sends the refusal and the user's next prompt in
         // one user turn: the typed text after the last tool_result makes it a prompt turn.
@@ -200,6 +208,7 @@ impl RequestView {
             tools,
             turn,
             last_text,
+            user_blocks,
             prompt,
             result_tools,
             cwd,

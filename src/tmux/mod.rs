@@ -163,6 +163,8 @@ pub enum Key {
     Tab,
     BackTab,
     Backspace,
+    /// Forward delete (the character under the cursor).
+    Delete,
     /// Sent literally (`send-keys -l`).
     Char(char),
 }
@@ -182,6 +184,7 @@ impl Key {
             Key::Tab => "Tab",
             Key::BackTab => "BTab",
             Key::Backspace => "BSpace",
+            Key::Delete => "DC",
             Key::Char(_) => return None,
         })
     }
@@ -553,6 +556,13 @@ impl Tmux {
             self.run(&format!("send-keys -l -t {pane} <text>"), a, None).await?;
             return Ok(());
         }
+        self.paste(pane, text).await
+    }
+
+    /// One bracketed paste of `text` through a uniquely named buffer (`load-buffer -b <name> -` on stdin,
+    /// `paste-buffer -p -d`): nothing in it (line breaks, tabs) acts as a key, and nothing is submitted.
+    pub async fn paste(&self, pane: &str, text: &str) -> Result<(), TmuxError> {
+        validate_pane(pane)?;
         let buffer = format!("aegis-{}", uuid::Uuid::new_v4().simple());
         self.run(
             &format!("load-buffer -b {buffer} -"),
