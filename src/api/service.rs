@@ -1,12 +1,14 @@
 //! `aegis.v1.SessionService`: thin handlers — decode, call the core, encode.
 use super::convert::{self, ts};
-use super::idempotency::Idempotency;
-use super::status::{invalid, to_status};
+use super::idempotency::{Attempt, Idempotency, OnInterrupted};
+use super::status::{invalid, quota_exhausted, to_status};
 use super::streams;
+use crate::cc::transcript::EntryKind;
+use crate::cc::transcript_index::PageLimits;
 use crate::core::answer::{Answer, AnswerPath, QuestionAnswer};
 use crate::core::feed::{self, WaitOutcome};
 use crate::core::model::{now_ms, Policy, State};
-use crate::core::{CreateParams, ListFilter, Manager, MessageKind};
+use crate::core::{CoreError, CreateParams, ErrorKind, ListFilter, Manager, MessageKind};
 use crate::proto::v1 as pb;
 use crate::proto::v1::session_service_server::SessionService;
 use crate::tmux::Key;
@@ -24,6 +26,44 @@ pub struct Service {
     pub watch: streams::WatchLimits,
     pub tmux_version: String,
     pub state_dir: String,
+    pub caps: Caps,
+}
+
+/// Service-wide quotas: live sessions and concurrent watch streams.
+pub struct Caps {
+    pub max_sessions: usize,
+    pub max_watchers: usize,
+    watchers: Arc<tokio::sync::Semaphore>,
+    /// Serializes the count-then-create of CreateSession so concurrent creates cannot overshoot.
+    creating: tokio::sync::Mutex<()>,
+}
+
+impl Caps {
+    pub const DEFAULT_MAX_SESSIONS: usize = 64;
+    pub const DEFAULT_MAX_WATCHERS: usize = 1024;
+
+    pub fn new(max_sessions: usize, max_watchers: usize) -> Caps {
+        Caps {
+            max_sessions,
+            max_watchers,
+            watchers: Arc::new(tokio::sync::Semaphore::new(max_watchers)),
+            creating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A watch stream's slot, held for the stream's life.
+    fn watcher(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.watchers.clone().try_acquire_owned().map_err(|_| {
+            let n = self.max_watchers;
+            quota_exhausted("TOO_MANY_WATCHERS", "watchers", format!("at most {n} concurrent watch streams"), n)
+        })
+    }
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps::new(Caps::DEFAULT_MAX_SESSIONS, Caps::DEFAULT_MAX_WATCHERS)
+    }
 }
 
 type R<T> = Result<Response<T>, Status>;
@@ -58,12 +98,31 @@ fn grpc_timeout<T>(req: &Request<T>) -> Option<Duration> {
     })
 }
 
-fn states(v: &[i32]) -> Result<Vec<State>, Status> {
-    v.iter()
-        .map(|s| {
-            convert::state_from(*s).ok_or_else(|| invalid("states", "INVALID_STATE", format!("unknown state {s}")))
-        })
-        .collect()
+fn bad_enum(field: &'static str, v: i32) -> Status {
+    to_status(
+        CoreError::invalid(field, "INVALID_ENUM_VALUE", format!("{field}: {v} is not a known value"))
+            .with("field", field)
+            .with("value", v),
+    )
+}
+
+/// A known value of enum `E` (UNSPECIFIED included: it means the default).
+fn enum_value<E: TryFrom<i32>>(field: &'static str, v: i32) -> Result<E, Status> {
+    E::try_from(v).map_err(|_| bad_enum(field, v))
+}
+
+fn states(field: &'static str, v: &[i32]) -> Result<Vec<State>, Status> {
+    v.iter().map(|s| convert::state_from(*s).ok_or_else(|| bad_enum(field, *s))).collect()
+}
+
+/// OUT_OF_RANGE for a start point after the current head: nothing could ever be sent for it.
+fn in_future(reason: &'static str, field: &'static str, asked: i64, head: i64) -> Status {
+    to_status(
+        CoreError::new(ErrorKind::OutOfRange, reason, format!("{field} {asked} is after the current head {head}"))
+            .with("field", field)
+            .with("requested", asked)
+            .with("current", head),
+    )
 }
 
 fn wait_result(o: WaitOutcome) -> pb::WaitResult {
@@ -86,7 +145,7 @@ impl Service {
         limit: Duration,
         after_delivery: bool,
     ) -> Result<WaitOutcome, Status> {
-        let wanted = states(&w.states)?;
+        let wanted = states("wait.states", &w.states)?;
         feed::wait(&self.mgr, id, after, &wanted, limit, after_delivery).await.map_err(to_status)
     }
 
@@ -117,8 +176,10 @@ impl Service {
         Ok((session, path, outcome.map(wait_result)))
     }
 
-    fn stream_ctx(&self, heartbeat: Duration) -> streams::StreamCtx {
-        streams::StreamCtx { heartbeat, limits: self.watch, shutdown: self.shutdown.clone() }
+    /// A stream's context, with its watcher slot (RESOURCE_EXHAUSTED past --max-watchers).
+    fn stream_ctx(&self, heartbeat: Duration) -> Result<streams::StreamCtx, Status> {
+        let slot = Some(self.caps.watcher()?);
+        Ok(streams::StreamCtx { heartbeat, limits: self.watch, shutdown: self.shutdown.clone(), slot })
     }
 
     async fn session_at(&self, id: &str, revision: i64) -> Result<pb::Session, Status> {
@@ -132,35 +193,75 @@ impl Service {
     ) -> Result<pb::CreateSessionResponse, Status> {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let limit = r.wait.as_ref().map(|w| wait_limit(req, w));
+        if let Some(w) = &r.wait {
+            states("wait.states", &w.states)?;
+        }
+        let planned = uuid::Uuid::new_v4().to_string();
+        let (store, rid) = (self.mgr.store(), r.request_id.clone());
         self.idem
-            .run(self.mgr.store(), "CreateSession", &r.request_id.clone(), fp, || async {
-                let params = CreateParams {
-                    work_dir: r.work_dir,
-                    name: r.name,
-                    prompt: r.prompt,
-                    permission_mode: r.permission_mode,
-                    model: r.model,
-                    env: r.env.into_iter().collect(),
-                    extra_args: r.extra_args,
-                    labels: r.labels.into_iter().collect(),
-                    cols: r.cols,
-                    rows: r.rows,
-                    policy: r
-                        .policy
-                        .map(|p| Policy { trust_work_dir: p.trust_work_dir, approve_tools: p.approve_tools })
-                        .unwrap_or_default(),
-                };
-                let (rec, delivery) = self.mgr.create(params).await.map_err(to_status)?;
-                let outcome = match (&r.wait, limit) {
-                    (Some(w), Some(limit)) => {
-                        Some(self.wait(&rec.id, rec.revision, w, limit, delivery.is_some()).await?)
-                    }
-                    _ => None,
-                };
-                let session = self.session_at(&rec.id, outcome.map_or(0, |o| o.seen_revision)).await?;
-                Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
-            })
+            .run(store, "CreateSession", &rid, fp, planned, OnInterrupted::ActAgain, |a| self.create_as(r, a, limit))
             .await
+    }
+
+    /// Creates the session `a.session_id`, or, when an interrupted attempt already created it, answers
+    /// from its current record (waiting like the original would have).
+    async fn create_as(
+        &self,
+        r: pb::CreateSessionRequest,
+        a: Attempt,
+        limit: Option<Duration>,
+    ) -> Result<pb::CreateSessionResponse, Status> {
+        let existing = if a.resumed { self.mgr.get(&a.session_id).ok() } else { None };
+        let (id, after, after_delivery) = match existing {
+            // The Created event is revision 1; with a prompt the wait counts states after its delivery.
+            Some(rec) => (rec.id, 1, !r.prompt.is_empty()),
+            None => {
+                let (rec, delivery) = self.create_capped(&r, a.session_id).await?;
+                (rec.id, rec.revision, delivery.is_some())
+            }
+        };
+        let outcome = match (&r.wait, limit) {
+            (Some(w), Some(limit)) => Some(self.wait(&id, after, w, limit, after_delivery).await?),
+            _ => None,
+        };
+        let session = self.session_at(&id, outcome.map_or(0, |o| o.seen_revision)).await?;
+        Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
+    }
+
+    async fn create_capped(
+        &self,
+        r: &pb::CreateSessionRequest,
+        id: String,
+    ) -> Result<
+        (crate::core::model::SessionRecord, Option<tokio::sync::oneshot::Receiver<crate::core::model::Event>>),
+        Status,
+    > {
+        let params = CreateParams {
+            work_dir: r.work_dir.clone(),
+            name: r.name.clone(),
+            prompt: r.prompt.clone(),
+            permission_mode: r.permission_mode.clone(),
+            model: r.model.clone(),
+            env: r.env.clone().into_iter().collect(),
+            extra_args: r.extra_args.clone(),
+            labels: r.labels.clone().into_iter().collect(),
+            cols: r.cols,
+            rows: r.rows,
+            policy: r
+                .policy
+                .clone()
+                .map(|p| Policy { trust_work_dir: p.trust_work_dir, approve_tools: p.approve_tools })
+                .unwrap_or_default(),
+            id: Some(id),
+        };
+        let _one_at_a_time = self.caps.creating.lock().await;
+        let (_, live, _) = self.mgr.counts();
+        let max = self.caps.max_sessions;
+        if live as usize >= max {
+            let msg = format!("at most {max} live sessions (--max-sessions); delete one first");
+            return Err(quota_exhausted("TOO_MANY_SESSIONS", "sessions", msg, max));
+        }
+        self.mgr.create(params).await.map_err(to_status)
     }
 }
 
@@ -217,7 +318,7 @@ impl SessionService for Service {
                 .ok_or_else(|| invalid("page_token", "INVALID_PAGE_TOKEN", "malformed page_token"))?
         };
         let filter = ListFilter {
-            states: states(&r.states)?,
+            states: states("states", &r.states)?,
             work_dir: r.work_dir,
             labels: r.labels.into_iter().collect(),
             include_exited: r.include_exited,
@@ -236,10 +337,18 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "DeleteSession", &r.request_id, fp, || async {
-                let rec = self.mgr.delete(&r.session_id).await.map_err(to_status)?;
-                Ok(pb::DeleteSessionResponse { session: Some(convert::session(&rec)) })
-            })
+            .run(
+                self.mgr.store(),
+                "DeleteSession",
+                &r.request_id,
+                fp,
+                String::new(),
+                OnInterrupted::ActAgain,
+                |_| async {
+                    let rec = self.mgr.delete(&r.session_id).await.map_err(to_status)?;
+                    Ok(pb::DeleteSessionResponse { session: Some(convert::session(&rec)) })
+                },
+            )
             .await?;
         Ok(Response::new(resp))
     }
@@ -248,14 +357,17 @@ impl SessionService for Service {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
         let fp = fingerprint(&r, |m| m.request_id.clear());
-        let kind = match pb::MessageKind::try_from(r.kind).unwrap_or(pb::MessageKind::Unspecified) {
+        let kind = match enum_value("kind", r.kind)? {
             pb::MessageKind::SlashCommand => MessageKind::Slash,
             pb::MessageKind::Bash => MessageKind::Bash,
-            _ => MessageKind::Prompt,
+            pb::MessageKind::Prompt | pb::MessageKind::Unspecified => MessageKind::Prompt,
         };
+        if let Some(w) = &r.wait {
+            states("wait.states", &w.states)?;
+        }
         let resp = self
             .idem
-            .run(self.mgr.store(), "SendMessage", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "SendMessage", &r.request_id, fp, String::new(), OnInterrupted::Abort, |_| async {
                 let ev = self.mgr.send(&r.session_id, &r.text, kind).await.map_err(to_status)?;
                 let outcome = match (&r.wait, limit) {
                     (Some(w), Some(limit)) => Some(self.wait(&ev.session_id, ev.revision, w, limit, false).await?),
@@ -280,7 +392,7 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "Interrupt", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "Interrupt", &r.request_id, fp, String::new(), OnInterrupted::Abort, |_| async {
                 let (rec, observed) = self.mgr.key(&r.session_id, Key::CtrlC).await.map_err(to_status)?;
                 Ok(pb::InterruptResponse { session: Some(convert::session(&rec)), observed })
             })
@@ -293,7 +405,7 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "Escape", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "Escape", &r.request_id, fp, String::new(), OnInterrupted::Abort, |_| async {
                 let (rec, observed) = self.mgr.key(&r.session_id, Key::Escape).await.map_err(to_status)?;
                 Ok(pb::EscapeResponse { session: Some(convert::session(&rec)), observed })
             })
@@ -316,11 +428,20 @@ impl SessionService for Service {
             .collect();
         let resp = self
             .idem
-            .run(self.mgr.store(), "AnswerQuestion", &r.request_id, fp, || async {
-                let (session, path, wait_result) =
-                    self.answer(&r.session_id, &r.interaction_id, Answer::Question(answers), &r.wait, limit).await?;
-                Ok(pb::AnswerQuestionResponse { session: Some(session), path: path as i32, wait_result })
-            })
+            .run(
+                self.mgr.store(),
+                "AnswerQuestion",
+                &r.request_id,
+                fp,
+                String::new(),
+                OnInterrupted::ActAgain,
+                |_| async {
+                    let (session, path, wait_result) = self
+                        .answer(&r.session_id, &r.interaction_id, Answer::Question(answers), &r.wait, limit)
+                        .await?;
+                    Ok(pb::AnswerQuestionResponse { session: Some(session), path: path as i32, wait_result })
+                },
+            )
             .await?;
         Ok(Response::new(resp))
     }
@@ -329,17 +450,27 @@ impl SessionService for Service {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
         let fp = fingerprint(&r, |m| m.request_id.clear());
+        let scope: pb::ApprovalScope = enum_value("scope", r.scope)?;
+        let plan_mode: pb::PlanApprovalMode = enum_value("plan_mode", r.plan_mode)?;
         let answer = Answer::Approve {
-            for_session: r.scope == pb::ApprovalScope::Session as i32,
-            plan_auto: r.plan_mode == pb::PlanApprovalMode::Auto as i32,
+            for_session: scope == pb::ApprovalScope::Session,
+            plan_auto: plan_mode == pb::PlanApprovalMode::Auto,
         };
         let resp = self
             .idem
-            .run(self.mgr.store(), "ApprovePermission", &r.request_id, fp, || async {
-                let (session, path, wait_result) =
-                    self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
-                Ok(pb::ApprovePermissionResponse { session: Some(session), path: path as i32, wait_result })
-            })
+            .run(
+                self.mgr.store(),
+                "ApprovePermission",
+                &r.request_id,
+                fp,
+                String::new(),
+                OnInterrupted::ActAgain,
+                |_| async {
+                    let (session, path, wait_result) =
+                        self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
+                    Ok(pb::ApprovePermissionResponse { session: Some(session), path: path as i32, wait_result })
+                },
+            )
             .await?;
         Ok(Response::new(resp))
     }
@@ -351,11 +482,19 @@ impl SessionService for Service {
         let answer = Answer::Reject { feedback: r.feedback.clone() };
         let resp = self
             .idem
-            .run(self.mgr.store(), "RejectPermission", &r.request_id, fp, || async {
-                let (session, path, wait_result) =
-                    self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
-                Ok(pb::RejectPermissionResponse { session: Some(session), path: path as i32, wait_result })
-            })
+            .run(
+                self.mgr.store(),
+                "RejectPermission",
+                &r.request_id,
+                fp,
+                String::new(),
+                OnInterrupted::ActAgain,
+                |_| async {
+                    let (session, path, wait_result) =
+                        self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
+                    Ok(pb::RejectPermissionResponse { session: Some(session), path: path as i32, wait_result })
+                },
+            )
             .await?;
         Ok(Response::new(resp))
     }
@@ -365,6 +504,9 @@ impl SessionService for Service {
         let limit = wait_limit(&req, &w);
         let r = req.into_inner();
         let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
+        if r.after_revision > rec.revision {
+            return Err(in_future("REVISION_IN_FUTURE", "after_revision", r.after_revision, rec.revision));
+        }
         let after = if r.after_revision > 0 { r.after_revision } else { rec.revision };
         let outcome = self.wait(&rec.id, after, &w, limit, false).await?;
         let session = self.session_at(&rec.id, outcome.seen_revision).await?;
@@ -375,15 +517,20 @@ impl SessionService for Service {
     async fn watch_session(&self, req: Request<pb::WatchSessionRequest>) -> R<Self::WatchSessionStream> {
         let r = req.into_inner();
         let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
-        let until = states(&r.until_states)?;
+        let until = states("until_states", &r.until_states)?;
         let hb = streams::heartbeat(r.heartbeat_interval)?;
+        // The next revision is the furthest a watcher can start from.
+        if r.start_revision > rec.revision + 1 {
+            return Err(in_future("REVISION_IN_FUTURE", "start_revision", r.start_revision, rec.revision));
+        }
+        let ctx = self.stream_ctx(hb)?;
         Ok(Response::new(streams::watch_session(
             self.mgr.clone(),
             rec,
             r.start_revision,
             r.include_snapshot,
             until,
-            self.stream_ctx(hb),
+            ctx,
         )))
     }
 
@@ -391,19 +538,24 @@ impl SessionService for Service {
     async fn watch_events(&self, req: Request<pb::WatchEventsRequest>) -> R<Self::WatchEventsStream> {
         let r = req.into_inner();
         let hb = streams::heartbeat(r.heartbeat_interval)?;
-        let filter =
-            streams::EventFilter { sessions: r.session_ids, states: states(&r.states)?, kinds: r.interaction_kinds };
-        let start = if r.start_sequence > 0 {
-            r.start_sequence
-        } else {
-            self.mgr.store().last_sequence().await.map_err(|e| Status::internal(e.to_string()))? + 1
-        };
-        Ok(Response::new(streams::watch_events(self.mgr.clone(), start, filter, self.stream_ctx(hb))))
+        for k in &r.interaction_kinds {
+            if enum_value::<pb::InteractionKind>("interaction_kinds", *k)? == pb::InteractionKind::Unspecified {
+                return Err(bad_enum("interaction_kinds", *k));
+            }
+        }
+        let states = states("states", &r.states)?;
+        let filter = streams::EventFilter { sessions: r.session_ids, states, kinds: r.interaction_kinds };
+        let last = self.mgr.store().last_sequence().await.map_err(|e| Status::internal(e.to_string()))?;
+        if r.start_sequence > last + 1 {
+            return Err(in_future("SEQUENCE_IN_FUTURE", "start_sequence", r.start_sequence, last));
+        }
+        let start = if r.start_sequence > 0 { r.start_sequence } else { last + 1 };
+        Ok(Response::new(streams::watch_events(self.mgr.clone(), start, filter, self.stream_ctx(hb)?)))
     }
 
     async fn get_transcript(&self, req: Request<pb::GetTranscriptRequest>) -> R<pb::GetTranscriptResponse> {
         let r = req.into_inner();
-        let limit = match r.limit {
+        let max_entries = match r.limit {
             0 => 200,
             n @ 1..=1000 => n as usize,
             _ => return Err(invalid("limit", "INVALID_LIMIT", "limit must be 1-1000")),
@@ -411,20 +563,15 @@ impl SessionService for Service {
         if r.cursor < 0 {
             return Err(invalid("cursor", "INVALID_CURSOR", "cursor must be >= 0"));
         }
-        let (entries, path) = self.mgr.transcript(&r.session_id, r.cursor as usize).await.map_err(to_status)?;
-        let mut out = Vec::new();
-        let mut next = r.cursor;
-        for (i, e) in entries.iter().enumerate() {
-            if out.len() == limit {
-                break;
-            }
-            next = r.cursor + i as i64 + 1;
-            let pe = convert::entry(e, r.cursor + i as i64);
-            if r.kinds.is_empty() || r.kinds.contains(&pe.kind) {
-                out.push(pe);
-            }
-        }
-        Ok(Response::new(pb::GetTranscriptResponse { entries: out, next_cursor: next, transcript_path: path }))
+        let kinds = r.kinds.iter().map(|k| entry_kind(*k)).collect::<Result<Vec<_>, _>>()?;
+        let limits = PageLimits { max_entries, ..PageLimits::default() };
+        let (page, path) =
+            self.mgr.transcript(&r.session_id, r.cursor as u64, kinds, limits).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetTranscriptResponse {
+            entries: page.entries.iter().map(|(i, e)| convert::entry(e, *i as i64)).collect(),
+            next_cursor: page.next_cursor as i64,
+            transcript_path: path,
+        }))
     }
 
     async fn capture_screen(&self, req: Request<pb::CaptureScreenRequest>) -> R<pb::CaptureScreenResponse> {
@@ -460,6 +607,19 @@ impl SessionService for Service {
             tested_cc_versions: crate::cc::versions::tested().iter().map(|t| t.version.to_string()).collect(),
         }))
     }
+}
+
+fn entry_kind(k: i32) -> Result<EntryKind, Status> {
+    use pb::EntryKind as K;
+    Ok(match enum_value::<K>("kinds", k)? {
+        K::UserText => EntryKind::UserText,
+        K::AssistantText => EntryKind::AssistantText,
+        K::Thinking => EntryKind::Thinking,
+        K::ToolUse => EntryKind::ToolUse,
+        K::ToolResult => EntryKind::ToolResult,
+        K::System => EntryKind::System,
+        K::Unspecified => return Err(bad_enum("kinds", k)),
+    })
 }
 
 /// The ErrorInfo reason of a Status we produced (for batch results).

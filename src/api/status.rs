@@ -21,14 +21,48 @@ pub fn to_status(e: CoreError) -> Status {
         ErrorKind::ResourceExhausted => Code::ResourceExhausted,
         ErrorKind::Internal => Code::Internal,
     };
-    let metadata: HashMap<String, String> = e.metadata.clone().into_iter().collect();
+    let metadata: HashMap<String, String> =
+        e.metadata.iter().map(|(k, v)| (k.clone(), truncate(v, MAX_ECHO_CHARS))).collect();
+    // Quoted caller values (`no session {id:?}`) are cut like the metadata, then the whole message.
+    let mut message = e.message;
+    for v in metadata_values_too_long(&e.metadata) {
+        message = message.replace(v, &truncate(v, MAX_ECHO_CHARS));
+    }
+    let message = truncate(&message, MAX_MESSAGE_CHARS);
     let mut details = ErrorDetails::with_error_info(e.reason, DOMAIN, metadata);
     if let Some(field) = e.field {
-        details.add_bad_request_violation(field, e.message.clone());
+        details.add_bad_request_violation(field, message.clone());
     }
-    Status::with_error_details(code, e.message, details)
+    Status::with_error_details(code, message, details)
 }
 
 pub fn invalid(field: &'static str, reason: &'static str, msg: impl Into<String>) -> Status {
     to_status(CoreError::invalid(field, reason, msg))
+}
+
+/// Longest echo of a caller's value (an id, a name…) in an error's message, metadata and details: a
+/// huge value must not turn a NOT_FOUND into a RESOURCE_EXHAUSTED (details travel in a header).
+pub const MAX_ECHO_CHARS: usize = 128;
+/// Longest message; messages quote caller values, so they are bounded too.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+fn metadata_values_too_long(m: &std::collections::BTreeMap<String, String>) -> impl Iterator<Item = &String> {
+    m.values().filter(|v| v.chars().count() > MAX_ECHO_CHARS)
+}
+
+/// `s` cut to `max` characters plus "…" when longer.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// RESOURCE_EXHAUSTED with ErrorInfo and a google.rpc.QuotaFailure naming the quota and its limit.
+pub fn quota_exhausted(reason: &str, subject: &str, description: String, limit: usize) -> Status {
+    let metadata: HashMap<String, String> =
+        [("limit".to_string(), limit.to_string()), ("quota".to_string(), subject.to_string())].into();
+    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, metadata);
+    details.add_quota_failure_violation(subject, description.clone());
+    Status::with_error_details(Code::ResourceExhausted, description, details)
 }

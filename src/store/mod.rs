@@ -54,6 +54,10 @@ enum Op {
         req: StoredRequest,
         reply: Reply<()>,
     },
+    DeleteRequest {
+        key: String,
+        reply: Reply<()>,
+    },
     Prune {
         keep_events_per_session: i64,
         request_ttl_ms: i64,
@@ -61,13 +65,32 @@ enum Op {
     },
 }
 
-/// A remembered mutating request (idempotency).
+/// A remembered mutating request (idempotency). Written `InFlight` before the request acts and
+/// `Completed` (with its response) when it succeeds; deleted when it fails.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRequest {
     pub method: String,
     pub fingerprint: String,
     pub response: Vec<u8>,
     pub created: i64,
+    pub state: RequestState,
+    /// The session the request acts on as chosen before acting (CreateSession: the new session's id).
+    pub session_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestState {
+    InFlight,
+    Completed,
+}
+
+impl RequestState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestState::InFlight => "in_flight",
+            RequestState::Completed => "completed",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -92,12 +115,32 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 ";
 
+/// Schema migrations after `SCHEMA`, applied in order; `PRAGMA user_version` counts the applied ones.
+const MIGRATIONS: &[&str] = &[
+    // 1: idempotency records are written before acting (in flight → completed), with the session
+    // chosen up front. Rows of older versions were written on completion.
+    "ALTER TABLE requests ADD COLUMN state TEXT NOT NULL DEFAULT 'completed';
+     ALTER TABLE requests ADD COLUMN session_id TEXT NOT NULL DEFAULT '';",
+];
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating) the database and starts the store thread. `capacity` bounds the live event
     /// channel: a watcher that falls further behind is cut (WATCH_LAGGED) and resumes from the store.
     pub fn open(path: &Path, capacity: usize) -> anyhow::Result<Store> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(capacity);
         let publisher = events.clone();
@@ -149,16 +192,24 @@ impl Store {
         let key = key.to_string();
         self.call(|reply| Op::PutRequest { key, req, reply }).await
     }
+    pub async fn delete_request(&self, key: &str) -> anyhow::Result<()> {
+        let key = key.to_string();
+        self.call(|reply| Op::DeleteRequest { key, reply }).await
+    }
+    /// Drops events beyond `keep_events_per_session` and expired requests, and from then on enforces
+    /// that retention on every commit (the oldest event of the session goes in the same transaction).
     pub async fn prune(&self, keep_events_per_session: i64, request_ttl_ms: i64) -> anyhow::Result<()> {
         self.call(|reply| Op::Prune { keep_events_per_session, request_ttl_ms, reply }).await
     }
 }
 
 fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::Sender<Event>) {
+    // Events kept per session, enforced on every commit once set by `prune` (0 = keep all).
+    let mut keep = 0;
     while let Ok(op) = rx.recv() {
         match op {
             Op::Commit { event, session, reply } => {
-                let result = commit(&mut conn, *event, &session);
+                let result = commit(&mut conn, *event, &session, keep);
                 if let Ok(ev) = &result {
                     // No receivers is fine; publishing happens after the commit, in commit order.
                     let _ = publisher.send(ev.clone());
@@ -211,7 +262,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
             Op::GetRequest { key, reply } => {
                 let r = conn
                     .query_row(
-                        "SELECT method, fingerprint, response, created FROM requests WHERE key = ?1",
+                        "SELECT method, fingerprint, response, created, state, session_id FROM requests WHERE key = ?1",
                         [key],
                         |r| {
                             Ok(StoredRequest {
@@ -219,6 +270,12 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
                                 fingerprint: r.get(1)?,
                                 response: r.get(2)?,
                                 created: r.get(3)?,
+                                state: if r.get::<_, String>(4)? == "in_flight" {
+                                    RequestState::InFlight
+                                } else {
+                                    RequestState::Completed
+                                },
+                                session_id: r.get(5)?,
                             })
                         },
                     )
@@ -229,14 +286,19 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
             Op::PutRequest { key, req, reply } => {
                 let r = conn
                     .execute(
-                        "INSERT OR REPLACE INTO requests (key, method, fingerprint, response, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![key, req.method, req.fingerprint, req.response, req.created],
+                        "INSERT OR REPLACE INTO requests (key, method, fingerprint, response, created, state, session_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![key, req.method, req.fingerprint, req.response, req.created, req.state.as_str(), req.session_id],
                     )
                     .map(|_| ())
                     .map_err(Into::into);
                 let _ = reply.send(r);
             }
+            Op::DeleteRequest { key, reply } => {
+                let r = conn.execute("DELETE FROM requests WHERE key = ?1", [key]).map(|_| ()).map_err(Into::into);
+                let _ = reply.send(r);
+            }
             Op::Prune { keep_events_per_session, request_ttl_ms, reply } => {
+                keep = keep_events_per_session.max(0);
                 let r = prune(&conn, keep_events_per_session, request_ttl_ms);
                 let _ = reply.send(r);
             }
@@ -244,7 +306,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
     }
 }
 
-fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord) -> anyhow::Result<Event> {
+fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord, keep: i64) -> anyhow::Result<Event> {
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO events (session_id, revision, json) VALUES (?1, ?2, '')",
@@ -253,6 +315,12 @@ fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord) -> a
     event.sequence = tx.last_insert_rowid();
     tx.execute("UPDATE events SET json = ?1 WHERE seq = ?2", params![serde_json::to_string(&event)?, event.sequence])?;
     upsert_session(&tx, session)?;
+    if keep > 0 {
+        // The (session_id, revision) index makes this a range probe that deletes at most the few events
+        // that just fell out of retention, so a resume point older than retention fails at once.
+        tx.prepare_cached("DELETE FROM events WHERE session_id = ?1 AND revision <= ?2")?
+            .execute(params![event.session_id, event.revision - keep])?;
+    }
     tx.commit()?;
     Ok(event)
 }
