@@ -125,6 +125,11 @@ fn in_future(reason: &'static str, field: &'static str, asked: i64, head: i64) -
     )
 }
 
+/// Validates a request's wait options before it acts (a bad wait must not fail after the effect).
+fn check_wait(w: &Option<pb::WaitOptions>) -> Result<(), Status> {
+    w.as_ref().map_or(Ok(()), |w| states("wait.states", &w.states).map(drop))
+}
+
 fn wait_result(o: WaitOutcome) -> pb::WaitResult {
     pb::WaitResult { satisfied: o.satisfied, matched_revision: o.matched_revision }
 }
@@ -193,9 +198,7 @@ impl Service {
     ) -> Result<pb::CreateSessionResponse, Status> {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let limit = r.wait.as_ref().map(|w| wait_limit(req, w));
-        if let Some(w) = &r.wait {
-            states("wait.states", &w.states)?;
-        }
+        check_wait(&r.wait)?;
         let planned = uuid::Uuid::new_v4().to_string();
         let (store, rid) = (self.mgr.store(), r.request_id.clone());
         self.idem
@@ -212,20 +215,40 @@ impl Service {
         limit: Option<Duration>,
     ) -> Result<pb::CreateSessionResponse, Status> {
         let existing = if a.resumed { self.mgr.get(&a.session_id).ok() } else { None };
-        let (id, after, after_delivery) = match existing {
-            // The Created event is revision 1; with a prompt the wait counts states after its delivery.
-            Some(rec) => (rec.id, 1, !r.prompt.is_empty()),
+        let started = tokio::time::Instant::now();
+        let (id, mut after, after_delivery) = match existing {
+            // After the Created event (revision 1); see below for the prompt's delivery.
+            Some(rec) => (rec.id, 1, false),
             None => {
                 let (rec, delivery) = self.create_capped(&r, a.session_id).await?;
                 (rec.id, rec.revision, delivery.is_some())
             }
         };
         let outcome = match (&r.wait, limit) {
-            (Some(w), Some(limit)) => Some(self.wait(&id, after, w, limit, after_delivery).await?),
+            (Some(w), Some(limit)) => {
+                if a.resumed && !r.prompt.is_empty() {
+                    // The delivery the original awaited died with its process (no MessageSent will come):
+                    // states count from the turn's start (WORKING), or a dialog that blocks the prompt.
+                    after = self.turn_started(&id, w, limit).await?;
+                }
+                let left = limit.saturating_sub(started.elapsed());
+                Some(self.wait(&id, after, w, left, after_delivery).await?)
+            }
             _ => None,
         };
         let session = self.session_at(&id, outcome.map_or(0, |o| o.seen_revision)).await?;
         Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
+    }
+
+    /// The revision just before the first turn of a resumed create began (WORKING, or a wanted dialog
+    /// that blocks the prompt), from the session's history.
+    async fn turn_started(&self, id: &str, w: &pb::WaitOptions, limit: Duration) -> Result<i64, Status> {
+        let mut first = vec![pb::SessionState::Working as i32];
+        first.extend(w.states.iter().filter(|s| {
+            convert::state_from(**s).is_some_and(|st| matches!(st, State::TrustPrompt | State::AskQuestion))
+        }));
+        let o = self.wait(id, 1, &pb::WaitOptions { states: first, timeout: None }, limit, false).await?;
+        Ok(if o.satisfied { o.matched_revision - 1 } else { o.seen_revision })
     }
 
     async fn create_capped(
@@ -362,9 +385,7 @@ impl SessionService for Service {
             pb::MessageKind::Bash => MessageKind::Bash,
             pb::MessageKind::Prompt | pb::MessageKind::Unspecified => MessageKind::Prompt,
         };
-        if let Some(w) = &r.wait {
-            states("wait.states", &w.states)?;
-        }
+        check_wait(&r.wait)?;
         let resp = self
             .idem
             .run(self.mgr.store(), "SendMessage", &r.request_id, fp, String::new(), OnInterrupted::Abort, |_| async {
@@ -416,6 +437,7 @@ impl SessionService for Service {
     async fn answer_question(&self, req: Request<pb::AnswerQuestionRequest>) -> R<pb::AnswerQuestionResponse> {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
+        check_wait(&r.wait)?;
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let answers = r
             .answers
@@ -449,6 +471,7 @@ impl SessionService for Service {
     async fn approve_permission(&self, req: Request<pb::ApprovePermissionRequest>) -> R<pb::ApprovePermissionResponse> {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
+        check_wait(&r.wait)?;
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let scope: pb::ApprovalScope = enum_value("scope", r.scope)?;
         let plan_mode: pb::PlanApprovalMode = enum_value("plan_mode", r.plan_mode)?;
@@ -478,6 +501,7 @@ impl SessionService for Service {
     async fn reject_permission(&self, req: Request<pb::RejectPermissionRequest>) -> R<pb::RejectPermissionResponse> {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
+        check_wait(&r.wait)?;
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let answer = Answer::Reject { feedback: r.feedback.clone() };
         let resp = self
@@ -501,6 +525,7 @@ impl SessionService for Service {
 
     async fn wait_session(&self, req: Request<pb::WaitSessionRequest>) -> R<pb::WaitSessionResponse> {
         let w = req.get_ref().wait.clone().unwrap_or_default();
+        states("wait.states", &w.states)?;
         let limit = wait_limit(&req, &w);
         let r = req.into_inner();
         let rec = self.mgr.get(&r.session_id).map_err(to_status)?;

@@ -66,3 +66,30 @@ pub fn quota_exhausted(reason: &str, subject: &str, description: String, limit: 
     details.add_quota_failure_violation(subject, description.clone());
     Status::with_error_details(Code::ResourceExhausted, description, details)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_id_is_cut_in_message_metadata_and_details() {
+        let id = "x".repeat(100_000);
+        let st = to_status(CoreError::session_not_found(&id));
+        assert_eq!(st.code(), Code::NotFound);
+        assert!(st.message().len() < 400, "{}", st.message().len());
+        assert!(st.message().contains(&format!("{}…", "x".repeat(MAX_ECHO_CHARS))));
+        let info = st.get_details_error_info().unwrap();
+        assert_eq!(info.metadata["session_id"], format!("{}…", "x".repeat(MAX_ECHO_CHARS)));
+        assert!(st.details().len() < 1024, "{}", st.details().len());
+        assert_eq!(truncate("é", 1), "é");
+        assert_eq!(truncate("éé", 1), "é…");
+    }
+
+    #[test]
+    fn quota_failures_carry_error_info_and_a_violation() {
+        let st = quota_exhausted("TOO_MANY_SESSIONS", "sessions", "at most 1".into(), 1);
+        assert_eq!(st.code(), Code::ResourceExhausted);
+        assert_eq!(st.get_details_error_info().unwrap().metadata["limit"], "1");
+        assert_eq!(st.get_details_quota_failure().unwrap().violations[0].subject, "sessions");
+    }
+}

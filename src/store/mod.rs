@@ -364,3 +364,91 @@ fn prune(conn: &Connection, keep: i64, request_ttl_ms: i64) -> anyhow::Result<()
     conn.execute("DELETE FROM requests WHERE created < ?1", [now_ms() - request_ttl_ms])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{EventKind, Evidence, State};
+
+    fn record(id: &str, revision: i64) -> SessionRecord {
+        let json = serde_json::json!({
+            "id": id, "name": "", "work_dir": "/tmp", "state": "Idle", "revision": revision,
+            "created": 1, "updated": 1, "state_since": 1, "evidence": {"source": "Api", "at": 1}
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn event(id: &str, revision: i64) -> Event {
+        Event {
+            session_id: id.into(),
+            revision,
+            sequence: 0,
+            at: revision,
+            kind: EventKind::StateChanged,
+            state: State::Idle,
+            previous_state: State::Working,
+            evidence: Evidence::api("test"),
+            interaction: None,
+            stall: None,
+            detail: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_is_enforced_by_every_commit_not_only_by_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 16).unwrap();
+        store.prune(10, 1000).await.unwrap();
+        for rev in 1..=25 {
+            store.commit(event("a", rev), record("a", rev)).await.unwrap();
+            store.commit(event("b", rev), record("b", rev)).await.unwrap();
+        }
+        assert_eq!(store.min_revision("a").await.unwrap(), Some(16));
+        assert_eq!(store.min_revision("b").await.unwrap(), Some(16));
+        assert_eq!(store.session_events("a", 1, 100).await.unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn requests_go_in_flight_then_completed_and_can_be_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 16).unwrap();
+        let mut req = StoredRequest {
+            method: "CreateSession".into(),
+            fingerprint: "ab".into(),
+            response: Vec::new(),
+            created: now_ms(),
+            state: RequestState::InFlight,
+            session_id: "s-1".into(),
+        };
+        store.put_request("k", req.clone()).await.unwrap();
+        assert_eq!(store.get_request("k").await.unwrap(), Some(req.clone()));
+        req.state = RequestState::Completed;
+        req.response = vec![1, 2, 3];
+        store.put_request("k", req.clone()).await.unwrap();
+        assert_eq!(store.get_request("k").await.unwrap(), Some(req));
+        store.delete_request("k").await.unwrap();
+        assert_eq!(store.get_request("k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_database_of_the_previous_schema_is_migrated_and_its_requests_are_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO requests (key, method, fingerprint, response, created) VALUES ('old', 'm', 'f', x'01', ?1)",
+                [now_ms()],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, 16).unwrap();
+        let old = store.get_request("old").await.unwrap().unwrap();
+        assert_eq!((old.state, old.session_id.as_str(), old.response), (RequestState::Completed, "", vec![1]));
+        drop(store);
+        // Opening again applies nothing twice.
+        let store = Store::open(&path, 16).unwrap();
+        assert!(store.get_request("old").await.unwrap().is_some());
+    }
+}
