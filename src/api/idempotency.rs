@@ -31,12 +31,15 @@ use tonic::Status;
 pub const TTL_MS: i64 = 24 * 3600 * 1000;
 
 /// What a retry that finds an in-flight record does (see the table above).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnInterrupted {
-    /// Act again: the RPC re-derives its answer or is safe to repeat.
+    /// Act again: the RPC is safe to repeat.
     ActAgain,
     /// ABORTED + REQUEST_OUTCOME_UNKNOWN.
     Abort,
+    /// Act again on the session chosen before the first attempt acted: this one is recorded with the
+    /// in-flight record, and a retry gets the recorded one (CreateSession).
+    SameSession(String),
 }
 
 /// What `act` is told about the attempt.
@@ -83,15 +86,13 @@ fn store_err(e: anyhow::Error) -> Status {
 
 impl Idempotency {
     /// Runs `act` at most once per (method, request_id). `fingerprint` is the request encoded without
-    /// its request_id; `planned_session` is stored with the in-flight record (CreateSession: the id the
-    /// new session will get); `R` is the response type.
+    /// its request_id; `R` is the response type.
     pub async fn run<R, F, Fut>(
         &self,
         store: &Store,
         method: &str,
         request_id: &str,
         fingerprint: Vec<u8>,
-        planned_session: String,
         on_interrupted: OnInterrupted,
         act: F,
     ) -> Result<R, Status>
@@ -100,6 +101,10 @@ impl Idempotency {
         F: FnOnce(Attempt) -> Fut,
         Fut: Future<Output = Result<R, Status>>,
     {
+        let planned_session = match &on_interrupted {
+            OnInterrupted::SameSession(id) => id.clone(),
+            _ => String::new(),
+        };
         if request_id.is_empty() {
             return act(Attempt { session_id: planned_session, resumed: false }).await;
         }
@@ -217,24 +222,16 @@ mod tests {
         let idem = Idempotency::default();
         for i in 0..100 {
             let r: Result<pb::DeleteSessionResponse, Status> = idem
-                .run(
-                    &s,
-                    "DeleteSession",
-                    &format!("fresh-{i}"),
-                    vec![1],
-                    String::new(),
-                    OnInterrupted::ActAgain,
-                    |_| async { Err(Status::not_found("no")) },
-                )
+                .run(&s, "DeleteSession", &format!("fresh-{i}"), vec![1], OnInterrupted::ActAgain, |_| async {
+                    Err(Status::not_found("no"))
+                })
                 .await;
             assert_eq!(r.unwrap_err().code(), tonic::Code::NotFound);
             assert_eq!(s.get_request(&format!("DeleteSession/fresh-{i}")).await.unwrap(), None);
         }
         assert_eq!(idem.running(), 0);
         let r = idem
-            .run(&s, "DeleteSession", "fresh-0", vec![1], String::new(), OnInterrupted::ActAgain, |_| async {
-                Ok(reply("s1"))
-            })
+            .run(&s, "DeleteSession", "fresh-0", vec![1], OnInterrupted::ActAgain, |_| async { Ok(reply("s1")) })
             .await
             .unwrap();
         assert_eq!(r.session.unwrap().id, "s1");
@@ -247,7 +244,7 @@ mod tests {
         let idem = Idempotency::default();
         let s2 = s.clone();
         let r = idem
-            .run(&s, "CreateSession", "k1", vec![7], "planned".into(), OnInterrupted::ActAgain, |a| async move {
+            .run(&s, "CreateSession", "k1", vec![7], OnInterrupted::SameSession("planned".into()), |a| async move {
                 let rec = s2.get_request("CreateSession/k1").await.unwrap().unwrap();
                 assert_eq!((rec.state, rec.session_id.as_str()), (RequestState::InFlight, "planned"));
                 assert_eq!(a, Attempt { session_id: "planned".into(), resumed: false });
@@ -260,7 +257,7 @@ mod tests {
         assert_eq!(pb::DeleteSessionResponse::decode(rec.response.as_slice()).unwrap(), r);
         // A replay answers from the record without acting.
         let again: pb::DeleteSessionResponse = idem
-            .run(&s, "CreateSession", "k1", vec![7], "other".into(), OnInterrupted::ActAgain, |_| async {
+            .run(&s, "CreateSession", "k1", vec![7], OnInterrupted::SameSession("other".into()), |_| async {
                 panic!("acted twice")
             })
             .await
@@ -285,7 +282,7 @@ mod tests {
         let idem = Idempotency::default();
         let acted = AtomicUsize::new(0);
         let r = idem
-            .run(&s, "CreateSession", "k", vec![7], "fresh".into(), OnInterrupted::ActAgain, |a| {
+            .run(&s, "CreateSession", "k", vec![7], OnInterrupted::SameSession("fresh".into()), |a| {
                 acted.fetch_add(1, Ordering::SeqCst);
                 async move {
                     assert!(a.resumed);
@@ -297,15 +294,9 @@ mod tests {
         assert_eq!(r.session.unwrap().id, "chosen-first");
         assert_eq!(acted.load(Ordering::SeqCst), 1);
         let err = idem
-            .run::<pb::DeleteSessionResponse, _, _>(
-                &s,
-                "SendMessage",
-                "k",
-                vec![7],
-                String::new(),
-                OnInterrupted::Abort,
-                |_| async { panic!("sent twice") },
-            )
+            .run::<pb::DeleteSessionResponse, _, _>(&s, "SendMessage", "k", vec![7], OnInterrupted::Abort, |_| async {
+                panic!("sent twice")
+            })
             .await
             .unwrap_err();
         use tonic_types::StatusExt;
@@ -313,15 +304,9 @@ mod tests {
         assert_eq!(err.get_details_error_info().unwrap().reason, "REQUEST_OUTCOME_UNKNOWN");
         // Another fingerprint is still refused as a reused key.
         let err = idem
-            .run::<pb::DeleteSessionResponse, _, _>(
-                &s,
-                "SendMessage",
-                "k",
-                vec![8],
-                String::new(),
-                OnInterrupted::Abort,
-                |_| async { panic!() },
-            )
+            .run::<pb::DeleteSessionResponse, _, _>(&s, "SendMessage", "k", vec![8], OnInterrupted::Abort, |_| async {
+                panic!()
+            })
             .await
             .unwrap_err();
         assert_eq!(err.get_details_error_info().unwrap().reason, "IDEMPOTENCY_KEY_REUSED");
@@ -336,7 +321,7 @@ mod tests {
         for _ in 0..8 {
             let (idem, s, acted) = (idem.clone(), s.clone(), acted.clone());
             tasks.push(tokio::spawn(async move {
-                idem.run(&s, "DeleteSession", "dup", vec![1], String::new(), OnInterrupted::ActAgain, |_| async move {
+                idem.run(&s, "DeleteSession", "dup", vec![1], OnInterrupted::ActAgain, |_| async move {
                     acted.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     Ok(reply("once"))

@@ -202,7 +202,7 @@ impl Service {
         let planned = uuid::Uuid::new_v4().to_string();
         let (store, rid) = (self.mgr.store(), r.request_id.clone());
         self.idem
-            .run(store, "CreateSession", &rid, fp, planned, OnInterrupted::ActAgain, |a| self.create_as(r, a, limit))
+            .run(store, "CreateSession", &rid, fp, OnInterrupted::SameSession(planned), |a| self.create_as(r, a, limit))
             .await
     }
 
@@ -360,18 +360,10 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(
-                self.mgr.store(),
-                "DeleteSession",
-                &r.request_id,
-                fp,
-                String::new(),
-                OnInterrupted::ActAgain,
-                |_| async {
-                    let rec = self.mgr.delete(&r.session_id).await.map_err(to_status)?;
-                    Ok(pb::DeleteSessionResponse { session: Some(convert::session(&rec)) })
-                },
-            )
+            .run(self.mgr.store(), "DeleteSession", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
+                let rec = self.mgr.delete(&r.session_id).await.map_err(to_status)?;
+                Ok(pb::DeleteSessionResponse { session: Some(convert::session(&rec)) })
+            })
             .await?;
         Ok(Response::new(resp))
     }
@@ -388,7 +380,7 @@ impl SessionService for Service {
         check_wait(&r.wait)?;
         let resp = self
             .idem
-            .run(self.mgr.store(), "SendMessage", &r.request_id, fp, String::new(), OnInterrupted::Abort, |_| async {
+            .run(self.mgr.store(), "SendMessage", &r.request_id, fp, OnInterrupted::Abort, |_| async {
                 let ev = self.mgr.send(&r.session_id, &r.text, kind).await.map_err(to_status)?;
                 let outcome = match (&r.wait, limit) {
                     (Some(w), Some(limit)) => Some(self.wait(&ev.session_id, ev.revision, w, limit, false).await?),
@@ -413,7 +405,7 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "Interrupt", &r.request_id, fp, String::new(), OnInterrupted::Abort, |_| async {
+            .run(self.mgr.store(), "Interrupt", &r.request_id, fp, OnInterrupted::Abort, |_| async {
                 let (rec, observed) = self.mgr.key(&r.session_id, Key::CtrlC).await.map_err(to_status)?;
                 Ok(pb::InterruptResponse { session: Some(convert::session(&rec)), observed })
             })
@@ -426,7 +418,7 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "Escape", &r.request_id, fp, String::new(), OnInterrupted::Abort, |_| async {
+            .run(self.mgr.store(), "Escape", &r.request_id, fp, OnInterrupted::Abort, |_| async {
                 let (rec, observed) = self.mgr.key(&r.session_id, Key::Escape).await.map_err(to_status)?;
                 Ok(pb::EscapeResponse { session: Some(convert::session(&rec)), observed })
             })
@@ -450,20 +442,11 @@ impl SessionService for Service {
             .collect();
         let resp = self
             .idem
-            .run(
-                self.mgr.store(),
-                "AnswerQuestion",
-                &r.request_id,
-                fp,
-                String::new(),
-                OnInterrupted::ActAgain,
-                |_| async {
-                    let (session, path, wait_result) = self
-                        .answer(&r.session_id, &r.interaction_id, Answer::Question(answers), &r.wait, limit)
-                        .await?;
-                    Ok(pb::AnswerQuestionResponse { session: Some(session), path: path as i32, wait_result })
-                },
-            )
+            .run(self.mgr.store(), "AnswerQuestion", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
+                let (session, path, wait_result) =
+                    self.answer(&r.session_id, &r.interaction_id, Answer::Question(answers), &r.wait, limit).await?;
+                Ok(pb::AnswerQuestionResponse { session: Some(session), path: path as i32, wait_result })
+            })
             .await?;
         Ok(Response::new(resp))
     }
@@ -481,19 +464,11 @@ impl SessionService for Service {
         };
         let resp = self
             .idem
-            .run(
-                self.mgr.store(),
-                "ApprovePermission",
-                &r.request_id,
-                fp,
-                String::new(),
-                OnInterrupted::ActAgain,
-                |_| async {
-                    let (session, path, wait_result) =
-                        self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
-                    Ok(pb::ApprovePermissionResponse { session: Some(session), path: path as i32, wait_result })
-                },
-            )
+            .run(self.mgr.store(), "ApprovePermission", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
+                let (session, path, wait_result) =
+                    self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
+                Ok(pb::ApprovePermissionResponse { session: Some(session), path: path as i32, wait_result })
+            })
             .await?;
         Ok(Response::new(resp))
     }
@@ -506,19 +481,11 @@ impl SessionService for Service {
         let answer = Answer::Reject { feedback: r.feedback.clone() };
         let resp = self
             .idem
-            .run(
-                self.mgr.store(),
-                "RejectPermission",
-                &r.request_id,
-                fp,
-                String::new(),
-                OnInterrupted::ActAgain,
-                |_| async {
-                    let (session, path, wait_result) =
-                        self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
-                    Ok(pb::RejectPermissionResponse { session: Some(session), path: path as i32, wait_result })
-                },
-            )
+            .run(self.mgr.store(), "RejectPermission", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
+                let (session, path, wait_result) =
+                    self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
+                Ok(pb::RejectPermissionResponse { session: Some(session), path: path as i32, wait_result })
+            })
             .await?;
         Ok(Response::new(resp))
     }

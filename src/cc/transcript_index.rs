@@ -159,6 +159,8 @@ fn identity(_meta: &std::fs::Metadata) -> (u64, u64) {
     (0, 0)
 }
 
+type Slot = Arc<Mutex<Cached>>;
+
 struct Cached {
     identity: (u64, u64),
     index: TranscriptIndex,
@@ -169,7 +171,8 @@ struct Cached {
 /// recently read one is dropped (and rebuilt if read again).
 pub struct TranscriptPages {
     capacity: usize,
-    cache: Mutex<(u64, HashMap<PathBuf, Arc<Mutex<Cached>>>)>,
+    /// A use counter (for least-recently-read eviction) and the indexes by path.
+    cache: Mutex<(u64, HashMap<PathBuf, Slot>)>,
 }
 
 impl Default for TranscriptPages {
@@ -183,7 +186,7 @@ impl TranscriptPages {
         TranscriptPages { capacity: capacity.max(1), cache: Mutex::new((0, HashMap::new())) }
     }
 
-    fn slot(&self, path: &Path) -> Arc<Mutex<Cached>> {
+    fn slot(&self, path: &Path) -> Slot {
         let mut guard = self.cache.lock().unwrap();
         let (clock, map) = &mut *guard;
         *clock += 1;
