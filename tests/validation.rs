@@ -260,14 +260,14 @@ async fn a_create_in_flight_at_a_crash_is_answered_by_the_same_session_on_retry(
     let mut first_client = rig.client.clone();
     let first_req = req.clone();
     let first = tokio::spawn(async move { first_client.create_session(first_req).await });
-    // Kill the service once the session exists and while the create is still waiting for IDLE.
+    // Kill the service while the create waits for IDLE: the first turn (6 s) is running.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let created = loop {
         let listed = rig.client.list_sessions(pb::ListSessionsRequest::default()).await.unwrap().into_inner();
-        if let Some(s) = listed.sessions.into_iter().next() {
+        if let Some(s) = listed.sessions.into_iter().find(|s| state_of(s) == S::Working) {
             break s;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no session appeared");
+        assert!(tokio::time::Instant::now() < deadline, "the session never worked on its prompt");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(!first.is_finished(), "the create must still be in flight when the service dies");
@@ -283,8 +283,16 @@ async fn a_create_in_flight_at_a_crash_is_answered_by_the_same_session_on_retry(
         .into_inner();
     let session = retried.session.unwrap();
     assert_eq!(session.id, created.id, "the retry answers with the session of the first attempt");
-    assert!(retried.wait_result.unwrap().satisfied, "the retry waited like the original");
-    assert_eq!(state_of(&session), S::Idle);
+    if !retried.wait_result.unwrap().satisfied {
+        let evs = rig.events(&session.id).await;
+        let seen: Vec<_> = evs.iter().map(|e| (e.revision, e.kind, e.state, e.detail.clone())).collect();
+        panic!("the retry did not see the turn end: {seen:?}\n{}", rig.server_log());
+    }
+    if state_of(&session) != S::Idle {
+        let evs = rig.events(&session.id).await;
+        let seen: Vec<_> = evs.iter().map(|e| (e.revision, e.kind, e.state, e.detail.clone())).collect();
+        panic!("answered in {:?}: {seen:?}", state_of(&session));
+    }
     let all = rig
         .client
         .list_sessions(pb::ListSessionsRequest { include_exited: true, ..Default::default() })

@@ -187,6 +187,16 @@ impl Service {
         Ok(streams::StreamCtx { heartbeat, limits: self.watch, shutdown: self.shutdown.clone(), slot })
     }
 
+    /// The session; when `revision` is beyond its snapshot, once the snapshot caught up (bounded): a
+    /// client may hold an event a moment before the snapshot includes it, which is not the future.
+    async fn head_at_least(&self, id: &str, revision: i64) -> Result<crate::core::model::SessionRecord, Status> {
+        let rec = self.mgr.get(id).map_err(to_status)?;
+        if revision <= rec.revision {
+            return Ok(rec);
+        }
+        self.mgr.get_at_least(&rec.id, revision).await.map_err(to_status)
+    }
+
     async fn session_at(&self, id: &str, revision: i64) -> Result<pb::Session, Status> {
         Ok(convert::session(&self.mgr.get_at_least(id, revision).await.map_err(to_status)?))
     }
@@ -215,11 +225,13 @@ impl Service {
         limit: Option<Duration>,
     ) -> Result<pb::CreateSessionResponse, Status> {
         let existing = if a.resumed { self.mgr.get(&a.session_id).ok() } else { None };
-        let started = tokio::time::Instant::now();
-        let (id, mut after, after_delivery) = match existing {
+        let (id, after, after_delivery) = match existing {
             // After the Created event (revision 1); see below for the prompt's delivery.
             Some(rec) => (rec.id, 1, false),
             None => {
+                if a.resumed {
+                    self.kill_orphan_window(&a.session_id).await;
+                }
                 let (rec, delivery) = self.create_capped(&r, a.session_id).await?;
                 (rec.id, rec.revision, delivery.is_some())
             }
@@ -227,12 +239,10 @@ impl Service {
         let outcome = match (&r.wait, limit) {
             (Some(w), Some(limit)) => {
                 if a.resumed && !r.prompt.is_empty() {
-                    // The delivery the original awaited died with its process (no MessageSent will come):
-                    // states count from the turn's start (WORKING), or a dialog that blocks the prompt.
-                    after = self.turn_started(&id, w, limit).await?;
+                    Some(self.resumed_wait(&id, w, limit).await?)
+                } else {
+                    Some(self.wait(&id, after, w, limit, after_delivery).await?)
                 }
-                let left = limit.saturating_sub(started.elapsed());
-                Some(self.wait(&id, after, w, left, after_delivery).await?)
             }
             _ => None,
         };
@@ -240,15 +250,51 @@ impl Service {
         Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
     }
 
-    /// The revision just before the first turn of a resumed create began (WORKING, or a wanted dialog
-    /// that blocks the prompt), from the session's history.
-    async fn turn_started(&self, id: &str, w: &pb::WaitOptions, limit: Duration) -> Result<i64, Status> {
+    /// A process killed between opening the window and committing the Created event leaves a CC that
+    /// no record knows: close it before creating the session again, so there is never a second CC.
+    /// (Windows are named `aegis-<first 8 chars of the id>` by `Manager::create`.)
+    async fn kill_orphan_window(&self, id: &str) {
+        let name = format!("aegis-{}", id.get(..8).unwrap_or(id));
+        let panes = self.mgr.tmux().list_panes(&self.mgr.config().tmux_session).await.unwrap_or_default();
+        for p in panes.iter().filter(|p| p.window_name == name) {
+            let _ = self.mgr.tmux().kill_window(&p.window_id).await;
+        }
+    }
+
+    /// The wait of a resumed create with a prompt, whose delivery the original process awaited:
+    /// - the prompt's MessageSent is in the history: states after it count, as in the original;
+    /// - else the confirmation died with that process (none will come). If the prompt is in the
+    ///   transcript, it was delivered: the current state answers when wanted, else states from now on;
+    ///   if not, CC has yet to submit it: states count after its turn starts (WORKING, or a dialog).
+    async fn resumed_wait(&self, id: &str, w: &pb::WaitOptions, limit: Duration) -> Result<WaitOutcome, Status> {
+        let history =
+            self.mgr.store().session_events(id, 1, 1000).await.map_err(|e| Status::internal(e.to_string()))?;
+        if let Some(sent) = history.iter().find(|e| e.kind == crate::core::model::EventKind::MessageSent) {
+            return self.wait(id, sent.revision - 1, w, limit, true).await;
+        }
+        let rec = self.mgr.get(id).map_err(to_status)?;
+        let one = PageLimits { max_entries: 1, ..PageLimits::default() };
+        let (page, _) = self.mgr.transcript(id, 0, vec![EntryKind::UserText], one).await.map_err(to_status)?;
+        if !page.entries.is_empty() {
+            let wanted = states("wait.states", &w.states)?;
+            let now_wanted = if wanted.is_empty() { rec.state.stable() } else { wanted.contains(&rec.state) };
+            if now_wanted {
+                return Ok(WaitOutcome {
+                    satisfied: true,
+                    matched_revision: rec.revision,
+                    seen_revision: rec.revision,
+                });
+            }
+            return self.wait(id, rec.revision, w, limit, false).await;
+        }
+        let started = tokio::time::Instant::now();
         let mut first = vec![pb::SessionState::Working as i32];
         first.extend(w.states.iter().filter(|s| {
             convert::state_from(**s).is_some_and(|st| matches!(st, State::TrustPrompt | State::AskQuestion))
         }));
-        let o = self.wait(id, 1, &pb::WaitOptions { states: first, timeout: None }, limit, false).await?;
-        Ok(if o.satisfied { o.matched_revision - 1 } else { o.seen_revision })
+        let o = self.wait(id, rec.revision, &pb::WaitOptions { states: first, timeout: None }, limit, false).await?;
+        let after = if o.satisfied { o.matched_revision - 1 } else { o.seen_revision };
+        self.wait(id, after, w, limit.saturating_sub(started.elapsed()), false).await
     }
 
     async fn create_capped(
@@ -495,7 +541,7 @@ impl SessionService for Service {
         states("wait.states", &w.states)?;
         let limit = wait_limit(&req, &w);
         let r = req.into_inner();
-        let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
+        let rec = self.head_at_least(&r.session_id, r.after_revision).await?;
         if r.after_revision > rec.revision {
             return Err(in_future("REVISION_IN_FUTURE", "after_revision", r.after_revision, rec.revision));
         }
@@ -508,8 +554,8 @@ impl SessionService for Service {
     type WatchSessionStream = streams::Stream<pb::WatchSessionResponse>;
     async fn watch_session(&self, req: Request<pb::WatchSessionRequest>) -> R<Self::WatchSessionStream> {
         let r = req.into_inner();
-        let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
         let until = states("until_states", &r.until_states)?;
+        let rec = self.head_at_least(&r.session_id, r.start_revision - 1).await?;
         let hb = streams::heartbeat(r.heartbeat_interval)?;
         // The next revision is the furthest a watcher can start from.
         if r.start_revision > rec.revision + 1 {
