@@ -82,6 +82,12 @@ struct ServeArgs {
     /// (as when managed settings block injected hooks). Every dialog is still detected and answered by keys.
     #[arg(long, env = "AEGIS_NO_HOOKS")]
     no_hooks: bool,
+    /// Live sessions at most; CreateSession beyond is RESOURCE_EXHAUSTED (TOO_MANY_SESSIONS).
+    #[arg(long, env = "AEGIS_MAX_SESSIONS", default_value_t = aegis::api::service::Caps::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
+    /// Concurrent watch streams at most; beyond is RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS).
+    #[arg(long, env = "AEGIS_MAX_WATCHERS", default_value_t = aegis::api::service::Caps::DEFAULT_MAX_WATCHERS)]
+    max_watchers: usize,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -138,6 +144,8 @@ async fn main() -> anyhow::Result<()> {
                     send_timeout: Duration::from_millis(a.watch_send_timeout_ms),
                     buffer: a.watch_buffer,
                 },
+                max_sessions: a.max_sessions,
+                max_watchers: a.max_watchers,
             };
             serve(cfg, termination()).await
         }

@@ -31,6 +31,10 @@ pub struct ServeConfig {
     pub watch: crate::api::streams::WatchLimits,
     /// Inject CC hooks (see `ManagerConfig::hooks`).
     pub hooks: bool,
+    /// Live sessions at most (CreateSession beyond is RESOURCE_EXHAUSTED).
+    pub max_sessions: usize,
+    /// Concurrent watch streams at most (WatchSession/WatchEvents beyond are RESOURCE_EXHAUSTED).
+    pub max_watchers: usize,
 }
 
 /// Finds a program on PATH (tmux windows exec it directly, without a shell).
@@ -250,6 +254,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         watch: cfg.watch,
         tmux_version,
         state_dir: cfg.state_dir.to_string_lossy().into_owned(),
+        caps: crate::api::service::Caps::new(cfg.max_sessions, cfg.max_watchers),
     };
     let auth = BearerAuth::new(cfg.token.clone());
     let sessions = SessionServiceServer::with_interceptor(service, move |r| auth.check(r));

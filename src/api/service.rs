@@ -1,12 +1,14 @@
 //! `aegis.v1.SessionService`: thin handlers — decode, call the core, encode.
 use super::convert::{self, ts};
-use super::idempotency::Idempotency;
-use super::status::{invalid, to_status};
+use super::idempotency::{Attempt, Idempotency, OnInterrupted};
+use super::status::{invalid, quota_exhausted, to_status};
 use super::streams;
+use crate::cc::transcript::EntryKind;
+use crate::cc::transcript_index::PageLimits;
 use crate::core::answer::{Answer, AnswerPath, QuestionAnswer};
 use crate::core::feed::{self, WaitOutcome};
 use crate::core::model::{now_ms, Policy, State};
-use crate::core::{CreateParams, ListFilter, Manager, MessageKind};
+use crate::core::{CoreError, CreateParams, ErrorKind, ListFilter, Manager, MessageKind};
 use crate::proto::v1 as pb;
 use crate::proto::v1::session_service_server::SessionService;
 use crate::tmux::Key;
@@ -24,6 +26,44 @@ pub struct Service {
     pub watch: streams::WatchLimits,
     pub tmux_version: String,
     pub state_dir: String,
+    pub caps: Caps,
+}
+
+/// Service-wide quotas: live sessions and concurrent watch streams.
+pub struct Caps {
+    pub max_sessions: usize,
+    pub max_watchers: usize,
+    watchers: Arc<tokio::sync::Semaphore>,
+    /// Serializes the count-then-create of CreateSession so concurrent creates cannot overshoot.
+    creating: tokio::sync::Mutex<()>,
+}
+
+impl Caps {
+    pub const DEFAULT_MAX_SESSIONS: usize = 64;
+    pub const DEFAULT_MAX_WATCHERS: usize = 1024;
+
+    pub fn new(max_sessions: usize, max_watchers: usize) -> Caps {
+        Caps {
+            max_sessions,
+            max_watchers,
+            watchers: Arc::new(tokio::sync::Semaphore::new(max_watchers)),
+            creating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A watch stream's slot, held for the stream's life.
+    fn watcher(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.watchers.clone().try_acquire_owned().map_err(|_| {
+            let n = self.max_watchers;
+            quota_exhausted("TOO_MANY_WATCHERS", "watchers", format!("at most {n} concurrent watch streams"), n)
+        })
+    }
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps::new(Caps::DEFAULT_MAX_SESSIONS, Caps::DEFAULT_MAX_WATCHERS)
+    }
 }
 
 type R<T> = Result<Response<T>, Status>;
@@ -58,12 +98,36 @@ fn grpc_timeout<T>(req: &Request<T>) -> Option<Duration> {
     })
 }
 
-fn states(v: &[i32]) -> Result<Vec<State>, Status> {
-    v.iter()
-        .map(|s| {
-            convert::state_from(*s).ok_or_else(|| invalid("states", "INVALID_STATE", format!("unknown state {s}")))
-        })
-        .collect()
+fn bad_enum(field: &'static str, v: i32) -> Status {
+    to_status(
+        CoreError::invalid(field, "INVALID_ENUM_VALUE", format!("{field}: {v} is not a known value"))
+            .with("field", field)
+            .with("value", v),
+    )
+}
+
+/// A known value of enum `E` (UNSPECIFIED included: it means the default).
+fn enum_value<E: TryFrom<i32>>(field: &'static str, v: i32) -> Result<E, Status> {
+    E::try_from(v).map_err(|_| bad_enum(field, v))
+}
+
+fn states(field: &'static str, v: &[i32]) -> Result<Vec<State>, Status> {
+    v.iter().map(|s| convert::state_from(*s).ok_or_else(|| bad_enum(field, *s))).collect()
+}
+
+/// OUT_OF_RANGE for a start point after the current head: nothing could ever be sent for it.
+fn in_future(reason: &'static str, field: &'static str, asked: i64, head: i64) -> Status {
+    to_status(
+        CoreError::new(ErrorKind::OutOfRange, reason, format!("{field} {asked} is after the current head {head}"))
+            .with("field", field)
+            .with("requested", asked)
+            .with("current", head),
+    )
+}
+
+/// Validates a request's wait options before it acts (a bad wait must not fail after the effect).
+fn check_wait(w: &Option<pb::WaitOptions>) -> Result<(), Status> {
+    w.as_ref().map_or(Ok(()), |w| states("wait.states", &w.states).map(drop))
 }
 
 fn wait_result(o: WaitOutcome) -> pb::WaitResult {
@@ -86,7 +150,7 @@ impl Service {
         limit: Duration,
         after_delivery: bool,
     ) -> Result<WaitOutcome, Status> {
-        let wanted = states(&w.states)?;
+        let wanted = states("wait.states", &w.states)?;
         feed::wait(&self.mgr, id, after, &wanted, limit, after_delivery).await.map_err(to_status)
     }
 
@@ -117,8 +181,20 @@ impl Service {
         Ok((session, path, outcome.map(wait_result)))
     }
 
-    fn stream_ctx(&self, heartbeat: Duration) -> streams::StreamCtx {
-        streams::StreamCtx { heartbeat, limits: self.watch, shutdown: self.shutdown.clone() }
+    /// A stream's context, with its watcher slot (RESOURCE_EXHAUSTED past --max-watchers).
+    fn stream_ctx(&self, heartbeat: Duration) -> Result<streams::StreamCtx, Status> {
+        let slot = Some(self.caps.watcher()?);
+        Ok(streams::StreamCtx { heartbeat, limits: self.watch, shutdown: self.shutdown.clone(), slot })
+    }
+
+    /// The session; when `revision` is beyond its snapshot, once the snapshot caught up (bounded): a
+    /// client may hold an event a moment before the snapshot includes it, which is not the future.
+    async fn head_at_least(&self, id: &str, revision: i64) -> Result<crate::core::model::SessionRecord, Status> {
+        let rec = self.mgr.get(id).map_err(to_status)?;
+        if revision <= rec.revision {
+            return Ok(rec);
+        }
+        self.mgr.get_at_least(&rec.id, revision).await.map_err(to_status)
     }
 
     async fn session_at(&self, id: &str, revision: i64) -> Result<pb::Session, Status> {
@@ -132,39 +208,133 @@ impl Service {
     ) -> Result<pb::CreateSessionResponse, Status> {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let limit = r.wait.as_ref().map(|w| wait_limit(req, w));
+        check_wait(&r.wait)?;
+        let planned = uuid::Uuid::new_v4().to_string();
+        let (store, rid) = (self.mgr.store(), r.request_id.clone());
         self.idem
-            .run(self.mgr.store(), "CreateSession", &r.request_id.clone(), fp, || async {
-                let params = CreateParams {
-                    work_dir: r.work_dir,
-                    name: r.name,
-                    prompt: r.prompt,
-                    permission_mode: r.permission_mode,
-                    model: r.model,
-                    env: r.env.into_iter().collect(),
-                    extra_args: r.extra_args,
-                    labels: r.labels.into_iter().collect(),
-                    cols: r.cols,
-                    rows: r.rows,
-                    policy: r
-                        .policy
-                        .map(|p| Policy {
-                            trust_work_dir: p.trust_work_dir,
-                            approve_tools: p.approve_tools,
-                            accept_own_api_key: p.accept_own_api_key,
-                        })
-                        .unwrap_or_default(),
-                };
-                let (rec, delivery) = self.mgr.create(params).await.map_err(to_status)?;
-                let outcome = match (&r.wait, limit) {
-                    (Some(w), Some(limit)) => {
-                        Some(self.wait(&rec.id, rec.revision, w, limit, delivery.is_some()).await?)
-                    }
-                    _ => None,
-                };
-                let session = self.session_at(&rec.id, outcome.map_or(0, |o| o.seen_revision)).await?;
-                Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
-            })
+            .run(store, "CreateSession", &rid, fp, OnInterrupted::SameSession(planned), |a| self.create_as(r, a, limit))
             .await
+    }
+
+    /// Creates the session `a.session_id`, or, when an interrupted attempt already created it, answers
+    /// from its current record (waiting like the original would have).
+    async fn create_as(
+        &self,
+        r: pb::CreateSessionRequest,
+        a: Attempt,
+        limit: Option<Duration>,
+    ) -> Result<pb::CreateSessionResponse, Status> {
+        let existing = if a.resumed { self.mgr.get(&a.session_id).ok() } else { None };
+        let (id, after, after_delivery) = match existing {
+            // After the Created event (revision 1); see below for the prompt's delivery.
+            Some(rec) => (rec.id, 1, false),
+            None => {
+                if a.resumed {
+                    self.kill_orphan_window(&a.session_id).await;
+                }
+                let (rec, delivery) = self.create_capped(&r, a.session_id).await?;
+                (rec.id, rec.revision, delivery.is_some())
+            }
+        };
+        let outcome = match (&r.wait, limit) {
+            (Some(w), Some(limit)) => {
+                if a.resumed && !r.prompt.is_empty() {
+                    Some(self.resumed_wait(&id, w, limit).await?)
+                } else {
+                    Some(self.wait(&id, after, w, limit, after_delivery).await?)
+                }
+            }
+            _ => None,
+        };
+        let session = self.session_at(&id, outcome.map_or(0, |o| o.seen_revision)).await?;
+        Ok(pb::CreateSessionResponse { session: Some(session), wait_result: outcome.map(wait_result) })
+    }
+
+    /// A process killed between opening the window and committing the Created event leaves a CC that
+    /// no record knows: close it before creating the session again, so there is never a second CC.
+    /// (Windows are named `aegis-<first 8 chars of the id>` by `Manager::create`.)
+    async fn kill_orphan_window(&self, id: &str) {
+        let name = format!("aegis-{}", id.get(..8).unwrap_or(id));
+        let panes = self.mgr.tmux().list_panes(&self.mgr.config().tmux_session).await.unwrap_or_default();
+        for p in panes.iter().filter(|p| p.window_name == name) {
+            let _ = self.mgr.tmux().kill_window(&p.window_id).await;
+        }
+    }
+
+    /// The wait of a resumed create with a prompt, whose delivery the original process awaited:
+    /// - the prompt's MessageSent is in the history: states after it count, as in the original;
+    /// - else the confirmation died with that process (none will come). If the prompt is in the
+    ///   transcript, it was delivered: the current state answers when wanted, else states from now on;
+    ///   if not, CC has yet to submit it: states count after its turn starts (WORKING, or a dialog).
+    async fn resumed_wait(&self, id: &str, w: &pb::WaitOptions, limit: Duration) -> Result<WaitOutcome, Status> {
+        let history =
+            self.mgr.store().session_events(id, 1, 1000).await.map_err(|e| Status::internal(e.to_string()))?;
+        if let Some(sent) = history.iter().find(|e| e.kind == crate::core::model::EventKind::MessageSent) {
+            return self.wait(id, sent.revision - 1, w, limit, true).await;
+        }
+        let rec = self.mgr.get(id).map_err(to_status)?;
+        let one = PageLimits { max_entries: 1, ..PageLimits::default() };
+        let (page, _) = self.mgr.transcript(id, 0, vec![EntryKind::UserText], one).await.map_err(to_status)?;
+        if !page.entries.is_empty() {
+            let wanted = states("wait.states", &w.states)?;
+            let now_wanted = if wanted.is_empty() { rec.state.stable() } else { wanted.contains(&rec.state) };
+            if now_wanted {
+                return Ok(WaitOutcome {
+                    satisfied: true,
+                    matched_revision: rec.revision,
+                    seen_revision: rec.revision,
+                });
+            }
+            return self.wait(id, rec.revision, w, limit, false).await;
+        }
+        let started = tokio::time::Instant::now();
+        let mut first = vec![pb::SessionState::Working as i32];
+        first.extend(w.states.iter().filter(|s| {
+            convert::state_from(**s).is_some_and(|st| matches!(st, State::TrustPrompt | State::AskQuestion))
+        }));
+        let o = self.wait(id, rec.revision, &pb::WaitOptions { states: first, timeout: None }, limit, false).await?;
+        let after = if o.satisfied { o.matched_revision - 1 } else { o.seen_revision };
+        self.wait(id, after, w, limit.saturating_sub(started.elapsed()), false).await
+    }
+
+    async fn create_capped(
+        &self,
+        r: &pb::CreateSessionRequest,
+        id: String,
+    ) -> Result<
+        (crate::core::model::SessionRecord, Option<tokio::sync::oneshot::Receiver<crate::core::model::Event>>),
+        Status,
+    > {
+        let params = CreateParams {
+            work_dir: r.work_dir.clone(),
+            name: r.name.clone(),
+            prompt: r.prompt.clone(),
+            permission_mode: r.permission_mode.clone(),
+            model: r.model.clone(),
+            env: r.env.clone().into_iter().collect(),
+            extra_args: r.extra_args.clone(),
+            labels: r.labels.clone().into_iter().collect(),
+            cols: r.cols,
+            rows: r.rows,
+            policy: r
+                .policy
+                .clone()
+                .map(|p| Policy {
+                    trust_work_dir: p.trust_work_dir,
+                    approve_tools: p.approve_tools,
+                    accept_own_api_key: p.accept_own_api_key,
+                })
+                .unwrap_or_default(),
+            id: Some(id),
+        };
+        let _one_at_a_time = self.caps.creating.lock().await;
+        let (_, live, _) = self.mgr.counts();
+        let max = self.caps.max_sessions;
+        if live as usize >= max {
+            let msg = format!("at most {max} live sessions (--max-sessions); delete one first");
+            return Err(quota_exhausted("TOO_MANY_SESSIONS", "sessions", msg, max));
+        }
+        self.mgr.create(params).await.map_err(to_status)
     }
 }
 
@@ -221,7 +391,7 @@ impl SessionService for Service {
                 .ok_or_else(|| invalid("page_token", "INVALID_PAGE_TOKEN", "malformed page_token"))?
         };
         let filter = ListFilter {
-            states: states(&r.states)?,
+            states: states("states", &r.states)?,
             work_dir: r.work_dir,
             labels: r.labels.into_iter().collect(),
             include_exited: r.include_exited,
@@ -240,7 +410,7 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "DeleteSession", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "DeleteSession", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
                 let rec = self.mgr.delete(&r.session_id).await.map_err(to_status)?;
                 Ok(pb::DeleteSessionResponse { session: Some(convert::session(&rec)) })
             })
@@ -252,14 +422,15 @@ impl SessionService for Service {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
         let fp = fingerprint(&r, |m| m.request_id.clear());
-        let kind = match pb::MessageKind::try_from(r.kind).unwrap_or(pb::MessageKind::Unspecified) {
+        let kind = match enum_value("kind", r.kind)? {
             pb::MessageKind::SlashCommand => MessageKind::Slash,
             pb::MessageKind::Bash => MessageKind::Bash,
-            _ => MessageKind::Prompt,
+            pb::MessageKind::Prompt | pb::MessageKind::Unspecified => MessageKind::Prompt,
         };
+        check_wait(&r.wait)?;
         let resp = self
             .idem
-            .run(self.mgr.store(), "SendMessage", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "SendMessage", &r.request_id, fp, OnInterrupted::Abort, |_| async {
                 let ev = self.mgr.send(&r.session_id, &r.text, kind).await.map_err(to_status)?;
                 let outcome = match (&r.wait, limit) {
                     (Some(w), Some(limit)) => Some(self.wait(&ev.session_id, ev.revision, w, limit, false).await?),
@@ -284,7 +455,7 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "Interrupt", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "Interrupt", &r.request_id, fp, OnInterrupted::Abort, |_| async {
                 let (rec, observed) = self.mgr.key(&r.session_id, Key::CtrlC).await.map_err(to_status)?;
                 Ok(pb::InterruptResponse { session: Some(convert::session(&rec)), observed })
             })
@@ -297,7 +468,7 @@ impl SessionService for Service {
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let resp = self
             .idem
-            .run(self.mgr.store(), "Escape", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "Escape", &r.request_id, fp, OnInterrupted::Abort, |_| async {
                 let (rec, observed) = self.mgr.key(&r.session_id, Key::Escape).await.map_err(to_status)?;
                 Ok(pb::EscapeResponse { session: Some(convert::session(&rec)), observed })
             })
@@ -308,6 +479,7 @@ impl SessionService for Service {
     async fn answer_question(&self, req: Request<pb::AnswerQuestionRequest>) -> R<pb::AnswerQuestionResponse> {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
+        check_wait(&r.wait)?;
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let answers = r
             .answers
@@ -320,7 +492,7 @@ impl SessionService for Service {
             .collect();
         let resp = self
             .idem
-            .run(self.mgr.store(), "AnswerQuestion", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "AnswerQuestion", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
                 let (session, path, wait_result) =
                     self.answer(&r.session_id, &r.interaction_id, Answer::Question(answers), &r.wait, limit).await?;
                 Ok(pb::AnswerQuestionResponse { session: Some(session), path: path as i32, wait_result })
@@ -332,14 +504,17 @@ impl SessionService for Service {
     async fn approve_permission(&self, req: Request<pb::ApprovePermissionRequest>) -> R<pb::ApprovePermissionResponse> {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
+        check_wait(&r.wait)?;
         let fp = fingerprint(&r, |m| m.request_id.clear());
+        let scope: pb::ApprovalScope = enum_value("scope", r.scope)?;
+        let plan_mode: pb::PlanApprovalMode = enum_value("plan_mode", r.plan_mode)?;
         let answer = Answer::Approve {
-            for_session: r.scope == pb::ApprovalScope::Session as i32,
-            plan_auto: r.plan_mode == pb::PlanApprovalMode::Auto as i32,
+            for_session: scope == pb::ApprovalScope::Session,
+            plan_auto: plan_mode == pb::PlanApprovalMode::Auto,
         };
         let resp = self
             .idem
-            .run(self.mgr.store(), "ApprovePermission", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "ApprovePermission", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
                 let (session, path, wait_result) =
                     self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
                 Ok(pb::ApprovePermissionResponse { session: Some(session), path: path as i32, wait_result })
@@ -351,11 +526,12 @@ impl SessionService for Service {
     async fn reject_permission(&self, req: Request<pb::RejectPermissionRequest>) -> R<pb::RejectPermissionResponse> {
         let limit = req.get_ref().wait.as_ref().map(|w| wait_limit(&req, w));
         let r = req.into_inner();
+        check_wait(&r.wait)?;
         let fp = fingerprint(&r, |m| m.request_id.clear());
         let answer = Answer::Reject { feedback: r.feedback.clone() };
         let resp = self
             .idem
-            .run(self.mgr.store(), "RejectPermission", &r.request_id, fp, || async {
+            .run(self.mgr.store(), "RejectPermission", &r.request_id, fp, OnInterrupted::ActAgain, |_| async {
                 let (session, path, wait_result) =
                     self.answer(&r.session_id, &r.interaction_id, answer, &r.wait, limit).await?;
                 Ok(pb::RejectPermissionResponse { session: Some(session), path: path as i32, wait_result })
@@ -366,9 +542,13 @@ impl SessionService for Service {
 
     async fn wait_session(&self, req: Request<pb::WaitSessionRequest>) -> R<pb::WaitSessionResponse> {
         let w = req.get_ref().wait.clone().unwrap_or_default();
+        states("wait.states", &w.states)?;
         let limit = wait_limit(&req, &w);
         let r = req.into_inner();
-        let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
+        let rec = self.head_at_least(&r.session_id, r.after_revision).await?;
+        if r.after_revision > rec.revision {
+            return Err(in_future("REVISION_IN_FUTURE", "after_revision", r.after_revision, rec.revision));
+        }
         let after = if r.after_revision > 0 { r.after_revision } else { rec.revision };
         let outcome = self.wait(&rec.id, after, &w, limit, false).await?;
         let session = self.session_at(&rec.id, outcome.seen_revision).await?;
@@ -378,16 +558,21 @@ impl SessionService for Service {
     type WatchSessionStream = streams::Stream<pb::WatchSessionResponse>;
     async fn watch_session(&self, req: Request<pb::WatchSessionRequest>) -> R<Self::WatchSessionStream> {
         let r = req.into_inner();
-        let rec = self.mgr.get(&r.session_id).map_err(to_status)?;
-        let until = states(&r.until_states)?;
+        let until = states("until_states", &r.until_states)?;
+        let rec = self.head_at_least(&r.session_id, r.start_revision - 1).await?;
         let hb = streams::heartbeat(r.heartbeat_interval)?;
+        // The next revision is the furthest a watcher can start from.
+        if r.start_revision > rec.revision + 1 {
+            return Err(in_future("REVISION_IN_FUTURE", "start_revision", r.start_revision, rec.revision));
+        }
+        let ctx = self.stream_ctx(hb)?;
         Ok(Response::new(streams::watch_session(
             self.mgr.clone(),
             rec,
             r.start_revision,
             r.include_snapshot,
             until,
-            self.stream_ctx(hb),
+            ctx,
         )))
     }
 
@@ -395,19 +580,24 @@ impl SessionService for Service {
     async fn watch_events(&self, req: Request<pb::WatchEventsRequest>) -> R<Self::WatchEventsStream> {
         let r = req.into_inner();
         let hb = streams::heartbeat(r.heartbeat_interval)?;
-        let filter =
-            streams::EventFilter { sessions: r.session_ids, states: states(&r.states)?, kinds: r.interaction_kinds };
-        let start = if r.start_sequence > 0 {
-            r.start_sequence
-        } else {
-            self.mgr.store().last_sequence().await.map_err(|e| Status::internal(e.to_string()))? + 1
-        };
-        Ok(Response::new(streams::watch_events(self.mgr.clone(), start, filter, self.stream_ctx(hb))))
+        for k in &r.interaction_kinds {
+            if enum_value::<pb::InteractionKind>("interaction_kinds", *k)? == pb::InteractionKind::Unspecified {
+                return Err(bad_enum("interaction_kinds", *k));
+            }
+        }
+        let states = states("states", &r.states)?;
+        let filter = streams::EventFilter { sessions: r.session_ids, states, kinds: r.interaction_kinds };
+        let last = self.mgr.store().last_sequence().await.map_err(|e| Status::internal(e.to_string()))?;
+        if r.start_sequence > last + 1 {
+            return Err(in_future("SEQUENCE_IN_FUTURE", "start_sequence", r.start_sequence, last));
+        }
+        let start = if r.start_sequence > 0 { r.start_sequence } else { last + 1 };
+        Ok(Response::new(streams::watch_events(self.mgr.clone(), start, filter, self.stream_ctx(hb)?)))
     }
 
     async fn get_transcript(&self, req: Request<pb::GetTranscriptRequest>) -> R<pb::GetTranscriptResponse> {
         let r = req.into_inner();
-        let limit = match r.limit {
+        let max_entries = match r.limit {
             0 => 200,
             n @ 1..=1000 => n as usize,
             _ => return Err(invalid("limit", "INVALID_LIMIT", "limit must be 1-1000")),
@@ -415,20 +605,15 @@ impl SessionService for Service {
         if r.cursor < 0 {
             return Err(invalid("cursor", "INVALID_CURSOR", "cursor must be >= 0"));
         }
-        let (entries, path) = self.mgr.transcript(&r.session_id, r.cursor as usize).await.map_err(to_status)?;
-        let mut out = Vec::new();
-        let mut next = r.cursor;
-        for (i, e) in entries.iter().enumerate() {
-            if out.len() == limit {
-                break;
-            }
-            next = r.cursor + i as i64 + 1;
-            let pe = convert::entry(e, r.cursor + i as i64);
-            if r.kinds.is_empty() || r.kinds.contains(&pe.kind) {
-                out.push(pe);
-            }
-        }
-        Ok(Response::new(pb::GetTranscriptResponse { entries: out, next_cursor: next, transcript_path: path }))
+        let kinds = r.kinds.iter().map(|k| entry_kind(*k)).collect::<Result<Vec<_>, _>>()?;
+        let limits = PageLimits { max_entries, ..PageLimits::default() };
+        let (page, path) =
+            self.mgr.transcript(&r.session_id, r.cursor as u64, kinds, limits).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetTranscriptResponse {
+            entries: page.entries.iter().map(|(i, e)| convert::entry(e, *i as i64)).collect(),
+            next_cursor: page.next_cursor as i64,
+            transcript_path: path,
+        }))
     }
 
     async fn capture_screen(&self, req: Request<pb::CaptureScreenRequest>) -> R<pb::CaptureScreenResponse> {
@@ -464,6 +649,19 @@ impl SessionService for Service {
             tested_cc_versions: crate::cc::versions::tested().iter().map(|t| t.version.to_string()).collect(),
         }))
     }
+}
+
+fn entry_kind(k: i32) -> Result<EntryKind, Status> {
+    use pb::EntryKind as K;
+    Ok(match enum_value::<K>("kinds", k)? {
+        K::UserText => EntryKind::UserText,
+        K::AssistantText => EntryKind::AssistantText,
+        K::Thinking => EntryKind::Thinking,
+        K::ToolUse => EntryKind::ToolUse,
+        K::ToolResult => EntryKind::ToolResult,
+        K::System => EntryKind::System,
+        K::Unspecified => return Err(bad_enum("kinds", k)),
+    })
 }
 
 /// The ErrorInfo reason of a Status we produced (for batch results).

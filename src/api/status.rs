@@ -21,14 +21,75 @@ pub fn to_status(e: CoreError) -> Status {
         ErrorKind::ResourceExhausted => Code::ResourceExhausted,
         ErrorKind::Internal => Code::Internal,
     };
-    let metadata: HashMap<String, String> = e.metadata.clone().into_iter().collect();
+    let metadata: HashMap<String, String> =
+        e.metadata.iter().map(|(k, v)| (k.clone(), truncate(v, MAX_ECHO_CHARS))).collect();
+    // Quoted caller values (`no session {id:?}`) are cut like the metadata, then the whole message.
+    let mut message = e.message;
+    for v in metadata_values_too_long(&e.metadata) {
+        message = message.replace(v, &truncate(v, MAX_ECHO_CHARS));
+    }
+    let message = truncate(&message, MAX_MESSAGE_CHARS);
     let mut details = ErrorDetails::with_error_info(e.reason, DOMAIN, metadata);
     if let Some(field) = e.field {
-        details.add_bad_request_violation(field, e.message.clone());
+        details.add_bad_request_violation(field, message.clone());
     }
-    Status::with_error_details(code, e.message, details)
+    Status::with_error_details(code, message, details)
 }
 
 pub fn invalid(field: &'static str, reason: &'static str, msg: impl Into<String>) -> Status {
     to_status(CoreError::invalid(field, reason, msg))
+}
+
+/// Longest echo of a caller's value (an id, a name…) in an error's message, metadata and details: a
+/// huge value must not turn a NOT_FOUND into a RESOURCE_EXHAUSTED (details travel in a header).
+pub const MAX_ECHO_CHARS: usize = 128;
+/// Longest message; messages quote caller values, so they are bounded too.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+fn metadata_values_too_long(m: &std::collections::BTreeMap<String, String>) -> impl Iterator<Item = &String> {
+    m.values().filter(|v| v.chars().count() > MAX_ECHO_CHARS)
+}
+
+/// `s` cut to `max` characters plus "…" when longer.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// RESOURCE_EXHAUSTED with ErrorInfo and a google.rpc.QuotaFailure naming the quota and its limit.
+pub fn quota_exhausted(reason: &str, subject: &str, description: String, limit: usize) -> Status {
+    let metadata: HashMap<String, String> =
+        [("limit".to_string(), limit.to_string()), ("quota".to_string(), subject.to_string())].into();
+    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, metadata);
+    details.add_quota_failure_violation(subject, description.clone());
+    Status::with_error_details(Code::ResourceExhausted, description, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_id_is_cut_in_message_metadata_and_details() {
+        let id = "x".repeat(100_000);
+        let st = to_status(CoreError::session_not_found(&id));
+        assert_eq!(st.code(), Code::NotFound);
+        assert!(st.message().len() < 400, "{}", st.message().len());
+        assert!(st.message().contains(&format!("{}…", "x".repeat(MAX_ECHO_CHARS))));
+        let info = st.get_details_error_info().unwrap();
+        assert_eq!(info.metadata["session_id"], format!("{}…", "x".repeat(MAX_ECHO_CHARS)));
+        assert!(st.details().len() < 1024, "{}", st.details().len());
+        assert_eq!(truncate("é", 1), "é");
+        assert_eq!(truncate("éé", 1), "é…");
+    }
+
+    #[test]
+    fn quota_failures_carry_error_info_and_a_violation() {
+        let st = quota_exhausted("TOO_MANY_SESSIONS", "sessions", "at most 1".into(), 1);
+        assert_eq!(st.code(), Code::ResourceExhausted);
+        assert_eq!(st.get_details_error_info().unwrap().metadata["limit"], "1");
+        assert_eq!(st.get_details_quota_failure().unwrap().violations[0].subject, "sessions");
+    }
 }

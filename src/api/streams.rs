@@ -90,6 +90,8 @@ pub struct StreamCtx {
     pub heartbeat: Duration,
     pub limits: WatchLimits,
     pub shutdown: watch::Receiver<bool>,
+    /// The stream's watcher slot (--max-watchers), released when the stream's task ends.
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// How a stream presents feed events: which to send (and how), which end it, and heartbeats.
@@ -169,6 +171,7 @@ pub fn watch_session(
 ) -> Stream<pb::WatchSessionResponse> {
     let (mut out, stream) = Sink::new(ctx.limits);
     tokio::spawn(async move {
+        let _slot = ctx.slot;
         let start = if start_revision > 0 { start_revision } else { rec.revision + 1 };
         let feed = match Feed::new(&mgr, Scope::Session(rec.id.clone()), start).await {
             Ok(f) => f,
@@ -218,6 +221,7 @@ pub fn watch_events(
 ) -> Stream<pb::WatchEventsResponse> {
     let (mut out, stream) = Sink::new(ctx.limits);
     tokio::spawn(async move {
+        let _slot = ctx.slot;
         match Feed::new(&mgr, Scope::Global, start).await {
             Ok(feed) => pump(feed, out, filter, ctx.heartbeat, ctx.shutdown).await,
             Err(e) => out.fail(to_status(e)),
@@ -286,7 +290,7 @@ mod tests {
             1,
             false,
             vec![],
-            StreamCtx { heartbeat: Duration::from_secs(30), limits, shutdown: rx },
+            StreamCtx { heartbeat: Duration::from_secs(30), limits, shutdown: rx, slot: None },
         );
         // Not reading for longer than the send timeout.
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -315,7 +319,7 @@ mod tests {
             1,
             false,
             vec![],
-            StreamCtx { heartbeat: Duration::from_secs(1), limits: WatchLimits::default(), shutdown: rx },
+            StreamCtx { heartbeat: Duration::from_secs(1), limits: WatchLimits::default(), shutdown: rx, slot: None },
         );
         let err = s.next().await.unwrap().unwrap_err();
         assert_eq!(err.code(), tonic::Code::OutOfRange);
@@ -336,7 +340,7 @@ mod tests {
             5,
             true,
             vec![],
-            StreamCtx { heartbeat: Duration::from_secs(1), limits, shutdown: rx },
+            StreamCtx { heartbeat: Duration::from_secs(1), limits, shutdown: rx, slot: None },
         );
         let mut revs = Vec::new();
         let mut snapshot = false;

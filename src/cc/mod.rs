@@ -6,4 +6,5 @@ pub mod hook_payload;
 pub mod launch;
 pub mod status_file;
 pub mod transcript;
+pub mod transcript_index;
 pub mod versions;

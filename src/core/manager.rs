@@ -7,7 +7,8 @@ use super::model::*;
 use super::validate;
 use crate::cc::hook_payload::parse_hook;
 use crate::cc::launch::{self, LaunchSpec};
-use crate::cc::transcript::{parse_record, TranscriptEntry};
+use crate::cc::transcript::EntryKind;
+use crate::cc::transcript_index::{Page, PageLimits, TranscriptPages};
 use crate::store::Store;
 use crate::tmux::{CaptureOptions, ControlClient, Key, Tmux, TmuxEvent, WindowSpec};
 use serde_json::Value;
@@ -49,6 +50,9 @@ pub struct CreateParams {
     pub cols: u32,
     pub rows: u32,
     pub policy: Policy,
+    /// The new session's id when chosen before acting (idempotent creates record it first); else a
+    /// fresh UUID.
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +92,8 @@ pub struct Manager {
     /// Per session, fingerprints of the last prompts Aegis typed (see `send`): CC puts an interrupted
     /// prompt back into the box, and that draft is ours to replace.
     delivered: StdMutex<HashMap<String, std::collections::VecDeque<u64>>>,
+    /// Byte-offset indexes of the transcripts read lately (GetTranscript pages).
+    transcripts: Arc<TranscriptPages>,
 }
 
 impl Manager {
@@ -108,6 +114,7 @@ impl Manager {
             tmux_start: tokio::sync::Mutex::new(()),
             answered: StdMutex::new(Default::default()),
             delivered: StdMutex::new(HashMap::new()),
+            transcripts: Arc::new(TranscriptPages::default()),
         })
     }
 
@@ -373,7 +380,11 @@ impl Manager {
             .with("name", &p.name));
         }
         let control = self.ensure_tmux().await?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = p.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if self.sessions.read().unwrap().contains_key(&id) {
+            return Err(CoreError::new(ErrorKind::AlreadyExists, "SESSION_EXISTS", "a session with this id exists")
+                .with("session_id", &id));
+        }
         let secret = uuid::Uuid::new_v4().simple().to_string();
         let hook_url = format!("{}/hooks/{}/{}", self.hook_base.lock().unwrap(), id, secret);
         // The hook URL carries the secret: it goes to a 0600 file, never into CC's command line.
@@ -750,23 +761,25 @@ impl Manager {
         Ok((text, rec.cols, rec.rows))
     }
 
-    /// Typed transcript entries from `cursor` (entry index). Reads the file: non-destructive.
-    pub async fn transcript(&self, id: &str, cursor: usize) -> CoreResult<(Vec<TranscriptEntry>, String)> {
+    /// One page of typed transcript entries from `cursor` (entry index), only `kinds` (empty = all).
+    /// Reads the file (non-destructive) through an incremental offset index: O(page), not O(file).
+    pub async fn transcript(
+        &self,
+        id: &str,
+        cursor: u64,
+        kinds: Vec<EntryKind>,
+        limits: PageLimits,
+    ) -> CoreResult<(Page, String)> {
         let rec = self.get(id)?;
         let path = rec.transcript_path.clone();
-        let p2 = path.clone();
-        let entries = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<TranscriptEntry>> {
-            let text = match std::fs::read_to_string(&p2) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(e) => return Err(e),
-            };
-            Ok(text.lines().filter_map(parse_record).flat_map(|r| r.entries).collect())
+        let (pages, p2) = (self.transcripts.clone(), PathBuf::from(&path));
+        let page = tokio::task::spawn_blocking(move || {
+            pages.page(&p2, cursor, limits, |e| kinds.is_empty() || kinds.contains(&e.kind))
         })
         .await
         .map_err(|e| CoreError::internal(e.to_string()))?
         .map_err(|e| CoreError::new(ErrorKind::Unavailable, "TRANSCRIPT_UNREADABLE", e.to_string()))?;
-        Ok((entries.into_iter().skip(cursor).collect(), path))
+        Ok((page, path))
     }
 
     /// A hook POST: authenticate the per-session secret, then hand the payload to the session's actor.

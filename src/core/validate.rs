@@ -4,8 +4,60 @@ use super::manager::{CreateParams, MessageKind};
 use std::path::{Path, PathBuf};
 
 pub const PERMISSION_MODES: &[&str] = &["default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions"];
-/// Flags Aegis sets itself; letting callers override them would break detection or hooks.
-const RESERVED_ARGS: &[&str] = &["--session-id", "--settings", "--resume", "-r", "--continue", "-c", "-p", "--print"];
+/// Long flags Aegis sets itself or that change the session's identity, its transcript, its hooks or
+/// make it non-interactive; letting callers pass them would break detection or hooks. Checked against
+/// CC's own (commander.js) parser on 2.1.197/2.1.330/2.1.332: it takes `--flag` and `--flag=value`
+/// (no abbreviations: `--prin` is "unknown option"); hidden options are included.
+const RESERVED_LONG: &[&str] = &[
+    "--session-id",
+    "--settings",
+    "--managed-settings",
+    "--resume",
+    "--resume-session-at",
+    "--continue",
+    "--fork-session",
+    "--from-pr",
+    "--teleport",
+    "--remote",
+    "--cloud",
+    "--attach-serve",
+    "--sdk-url",
+    "--print",
+    "--bare",
+    "--bg",
+    "--background",
+    "--desktop",
+    "--worktree",
+    "--tmux",
+    "--no-session-persistence",
+    "--help",
+    "--version",
+];
+/// Reserved short flags: `-c` continue, `-p` print, `-r` resume, `-w` worktree, `-h`/`-v` help/version.
+const RESERVED_SHORT: &[char] = &['c', 'p', 'r', 'w', 'h', 'v'];
+/// Short flags that take a value: commander reads the rest of a cluster as that value (`-dp` is
+/// `--debug p`), so the walk over a cluster stops there.
+const VALUE_SHORT: &[char] = &['d', 'n'];
+
+/// The reserved flag an argument spells, if any: `--print`, `--print=x`, `-p`, `-pc` (commander
+/// expands a cluster of boolean shorts), `-r<id>`, `-cr`… The argument is checked wherever it stands
+/// (also as another flag's value): being stricter than CC's parser is safe, being looser is not.
+pub fn reserved_flag(arg: &str) -> Option<String> {
+    if let Some(long) = arg.strip_prefix("--") {
+        let name = format!("--{}", long.split('=').next().unwrap_or_default());
+        return RESERVED_LONG.contains(&name.as_str()).then_some(name);
+    }
+    let cluster = arg.strip_prefix('-')?;
+    for c in cluster.chars() {
+        if RESERVED_SHORT.contains(&c) {
+            return Some(format!("-{c}"));
+        }
+        if VALUE_SHORT.contains(&c) || !c.is_ascii_alphabetic() {
+            return None;
+        }
+    }
+    None
+}
 /// An argv entry is limited by the kernel to 128 KiB; larger first prompts go through SendMessage.
 pub const MAX_ARGV_PROMPT: usize = 100_000;
 pub const MAX_MESSAGE: usize = 1 << 20;
@@ -91,12 +143,11 @@ pub fn create(p: &CreateParams) -> CoreResult<PathBuf> {
                 "an extra argument is too long or has NUL",
             ));
         }
-        let flag = a.split('=').next().unwrap_or_default();
-        if RESERVED_ARGS.contains(&flag) {
+        if let Some(flag) = reserved_flag(a) {
             return Err(CoreError::invalid(
                 "extra_args",
                 "EXTRA_ARG_RESERVED",
-                format!("{flag} is set by Aegis and cannot be passed in extra_args"),
+                format!("{flag} is set by Aegis or breaks its session control and cannot be passed in extra_args"),
             )
             .with("arg", flag));
         }
@@ -290,6 +341,42 @@ mod tests {
         p.name.clear();
         p.env.insert("1BAD".into(), "x".into());
         assert_eq!(create(&p).unwrap_err().field, Some("env"));
+    }
+
+    #[test]
+    fn reserved_flags_are_caught_in_every_spelling_commander_accepts() {
+        for bad in [
+            "-p",
+            "-pc",
+            "-cp",
+            "--print",
+            "--print=x",
+            "-r",
+            "-rabc",
+            "-r0b5c7a52-2f0e-4a55-9d59-1a2b3c4d5e6f",
+            "--resume=abc",
+            "--resume",
+            "--session-id=0b5c7a52-2f0e-4a55-9d59-1a2b3c4d5e6f",
+            "--settings={}",
+            "--settings=/tmp/s.json",
+            "--continue",
+            "-c",
+            "--fork-session",
+            "--resume-session-at=m1",
+            "--sdk-url=ws://x",
+            "-w",
+            "--worktree=x",
+            "--bare",
+        ] {
+            assert!(reserved_flag(bad).is_some(), "{bad:?}");
+            let p = CreateParams { work_dir: "/tmp".into(), extra_args: vec![bad.into()], ..Default::default() };
+            let e = create(&p).unwrap_err();
+            assert_eq!((e.reason, e.field), ("EXTRA_ARG_RESERVED", Some("extra_args")), "{bad:?}");
+        }
+        // A value-taking short ends the cluster: `-dp` is `--debug p`, `-nrc` is `--name rc`.
+        for good in ["--add-dir", "/tmp/x", "-dp", "-nrc", "--model", "--verbose", "--printer", "-", "--", "plain"] {
+            assert_eq!(reserved_flag(good), None, "{good:?}");
+        }
     }
 
     #[test]

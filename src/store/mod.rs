@@ -54,6 +54,10 @@ enum Op {
         req: StoredRequest,
         reply: Reply<()>,
     },
+    DeleteRequest {
+        key: String,
+        reply: Reply<()>,
+    },
     Prune {
         keep_events_per_session: i64,
         request_ttl_ms: i64,
@@ -61,13 +65,32 @@ enum Op {
     },
 }
 
-/// A remembered mutating request (idempotency).
+/// A remembered mutating request (idempotency). Written `InFlight` before the request acts and
+/// `Completed` (with its response) when it succeeds; deleted when it fails.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRequest {
     pub method: String,
     pub fingerprint: String,
     pub response: Vec<u8>,
     pub created: i64,
+    pub state: RequestState,
+    /// The session the request acts on as chosen before acting (CreateSession: the new session's id).
+    pub session_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestState {
+    InFlight,
+    Completed,
+}
+
+impl RequestState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestState::InFlight => "in_flight",
+            RequestState::Completed => "completed",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -92,6 +115,25 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 ";
 
+/// Schema migrations after `SCHEMA`, applied in order; `PRAGMA user_version` counts the applied ones.
+const MIGRATIONS: &[&str] = &[
+    // 1: idempotency records are written before acting (in flight → completed), with the session
+    // chosen up front. Rows of older versions were written on completion.
+    "ALTER TABLE requests ADD COLUMN state TEXT NOT NULL DEFAULT 'completed';
+     ALTER TABLE requests ADD COLUMN session_id TEXT NOT NULL DEFAULT '';",
+];
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating) the database and starts the store thread. `capacity` bounds the live event
     /// channel: a watcher that falls further behind is cut (WATCH_LAGGED) and resumes from the store.
@@ -99,8 +141,9 @@ impl Store {
     /// database file, so the file is created 0600 before SQLite opens it; existing ones are chmodded.
     pub fn open(path: &Path, capacity: usize) -> anyhow::Result<Store> {
         drop(crate::private_fs::open(path)?);
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut side = path.as_os_str().to_owned();
             side.push(suffix);
@@ -157,16 +200,24 @@ impl Store {
         let key = key.to_string();
         self.call(|reply| Op::PutRequest { key, req, reply }).await
     }
+    pub async fn delete_request(&self, key: &str) -> anyhow::Result<()> {
+        let key = key.to_string();
+        self.call(|reply| Op::DeleteRequest { key, reply }).await
+    }
+    /// Drops events beyond `keep_events_per_session` and expired requests, and from then on enforces
+    /// that retention on every commit (the oldest event of the session goes in the same transaction).
     pub async fn prune(&self, keep_events_per_session: i64, request_ttl_ms: i64) -> anyhow::Result<()> {
         self.call(|reply| Op::Prune { keep_events_per_session, request_ttl_ms, reply }).await
     }
 }
 
 fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::Sender<Event>) {
+    // Events kept per session, enforced on every commit once set by `prune` (0 = keep all).
+    let mut keep = 0;
     while let Ok(op) = rx.recv() {
         match op {
             Op::Commit { event, session, reply } => {
-                let result = commit(&mut conn, *event, &session);
+                let result = commit(&mut conn, *event, &session, keep);
                 if let Ok(ev) = &result {
                     // No receivers is fine; publishing happens after the commit, in commit order.
                     let _ = publisher.send(ev.clone());
@@ -219,7 +270,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
             Op::GetRequest { key, reply } => {
                 let r = conn
                     .query_row(
-                        "SELECT method, fingerprint, response, created FROM requests WHERE key = ?1",
+                        "SELECT method, fingerprint, response, created, state, session_id FROM requests WHERE key = ?1",
                         [key],
                         |r| {
                             Ok(StoredRequest {
@@ -227,6 +278,12 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
                                 fingerprint: r.get(1)?,
                                 response: r.get(2)?,
                                 created: r.get(3)?,
+                                state: if r.get::<_, String>(4)? == "in_flight" {
+                                    RequestState::InFlight
+                                } else {
+                                    RequestState::Completed
+                                },
+                                session_id: r.get(5)?,
                             })
                         },
                     )
@@ -237,14 +294,19 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
             Op::PutRequest { key, req, reply } => {
                 let r = conn
                     .execute(
-                        "INSERT OR REPLACE INTO requests (key, method, fingerprint, response, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![key, req.method, req.fingerprint, req.response, req.created],
+                        "INSERT OR REPLACE INTO requests (key, method, fingerprint, response, created, state, session_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![key, req.method, req.fingerprint, req.response, req.created, req.state.as_str(), req.session_id],
                     )
                     .map(|_| ())
                     .map_err(Into::into);
                 let _ = reply.send(r);
             }
+            Op::DeleteRequest { key, reply } => {
+                let r = conn.execute("DELETE FROM requests WHERE key = ?1", [key]).map(|_| ()).map_err(Into::into);
+                let _ = reply.send(r);
+            }
             Op::Prune { keep_events_per_session, request_ttl_ms, reply } => {
+                keep = keep_events_per_session.max(0);
                 let r = prune(&conn, keep_events_per_session, request_ttl_ms);
                 let _ = reply.send(r);
             }
@@ -252,7 +314,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
     }
 }
 
-fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord) -> anyhow::Result<Event> {
+fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord, keep: i64) -> anyhow::Result<Event> {
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO events (session_id, revision, json) VALUES (?1, ?2, '')",
@@ -261,6 +323,12 @@ fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord) -> a
     event.sequence = tx.last_insert_rowid();
     tx.execute("UPDATE events SET json = ?1 WHERE seq = ?2", params![serde_json::to_string(&event)?, event.sequence])?;
     upsert_session(&tx, session)?;
+    if keep > 0 {
+        // The (session_id, revision) index makes this a range probe that deletes at most the few events
+        // that just fell out of retention, so a resume point older than retention fails at once.
+        tx.prepare_cached("DELETE FROM events WHERE session_id = ?1 AND revision <= ?2")?
+            .execute(params![event.session_id, event.revision - keep])?;
+    }
     tx.commit()?;
     Ok(event)
 }
@@ -303,4 +371,92 @@ fn prune(conn: &Connection, keep: i64, request_ttl_ms: i64) -> anyhow::Result<()
     )?;
     conn.execute("DELETE FROM requests WHERE created < ?1", [now_ms() - request_ttl_ms])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{EventKind, Evidence, State};
+
+    fn record(id: &str, revision: i64) -> SessionRecord {
+        let json = serde_json::json!({
+            "id": id, "name": "", "work_dir": "/tmp", "state": "Idle", "revision": revision,
+            "created": 1, "updated": 1, "state_since": 1, "evidence": {"source": "Api", "at": 1}
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn event(id: &str, revision: i64) -> Event {
+        Event {
+            session_id: id.into(),
+            revision,
+            sequence: 0,
+            at: revision,
+            kind: EventKind::StateChanged,
+            state: State::Idle,
+            previous_state: State::Working,
+            evidence: Evidence::api("test"),
+            interaction: None,
+            stall: None,
+            detail: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_is_enforced_by_every_commit_not_only_by_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 16).unwrap();
+        store.prune(10, 1000).await.unwrap();
+        for rev in 1..=25 {
+            store.commit(event("a", rev), record("a", rev)).await.unwrap();
+            store.commit(event("b", rev), record("b", rev)).await.unwrap();
+        }
+        assert_eq!(store.min_revision("a").await.unwrap(), Some(16));
+        assert_eq!(store.min_revision("b").await.unwrap(), Some(16));
+        assert_eq!(store.session_events("a", 1, 100).await.unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn requests_go_in_flight_then_completed_and_can_be_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 16).unwrap();
+        let mut req = StoredRequest {
+            method: "CreateSession".into(),
+            fingerprint: "ab".into(),
+            response: Vec::new(),
+            created: now_ms(),
+            state: RequestState::InFlight,
+            session_id: "s-1".into(),
+        };
+        store.put_request("k", req.clone()).await.unwrap();
+        assert_eq!(store.get_request("k").await.unwrap(), Some(req.clone()));
+        req.state = RequestState::Completed;
+        req.response = vec![1, 2, 3];
+        store.put_request("k", req.clone()).await.unwrap();
+        assert_eq!(store.get_request("k").await.unwrap(), Some(req));
+        store.delete_request("k").await.unwrap();
+        assert_eq!(store.get_request("k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_database_of_the_previous_schema_is_migrated_and_its_requests_are_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO requests (key, method, fingerprint, response, created) VALUES ('old', 'm', 'f', x'01', ?1)",
+                [now_ms()],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, 16).unwrap();
+        let old = store.get_request("old").await.unwrap().unwrap();
+        assert_eq!((old.state, old.session_id.as_str(), old.response), (RequestState::Completed, "", vec![1]));
+        drop(store);
+        // Opening again applies nothing twice.
+        let store = Store::open(&path, 16).unwrap();
+        assert!(store.get_request("old").await.unwrap().is_some());
+    }
 }
