@@ -61,7 +61,8 @@ impl PidWatch {
             }
         })?;
         // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so it stays open and the same until dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
         Ok(PidWatch { pid, fd })
     }
 

@@ -25,15 +25,15 @@ fn ppid_of(pid: u32) -> Option<u32> {
 }
 
 fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 /// Processes below `root` whose command line contains `needle`.
 fn descendants_running(root: u32, needle: &str) -> Vec<u32> {
-    let pids: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let pids: Vec<u32> =
+        std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     pids.into_iter()
         .filter(|&p| {
             let mut cur = p;
@@ -87,7 +87,9 @@ async fn kill_9_is_exited_with_the_signal_newest() {
     kill_9_is_exited_with_the_signal(Cc::NEWEST).await
 }
 
-/// A CC killed while its Bash tool runs `sleep`: the child keeps the pty open, so tmux sees no death.
+/// A CC killed while its Bash tool runs a command (CC has children). Note: tmux 3.3a marks a pane dead
+/// when it reaps the pane's process, whoever still holds the pty, and 2.1.332's Bash tool children
+/// do not hold it; the pidfd is what reports the kill at once here, as in the plain case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_a_running_child_is_exited_with_the_signal() {
     let mut rig = Rig::start(Cc::NEWEST).await;
@@ -110,12 +112,6 @@ async fn kill_9_with_a_running_child_is_exited_with_the_signal() {
     }
     let s = rig.get(&s.id).await;
     let got = kill_and_expect_sigkill(&mut rig, &s).await;
-    // The child still holds the pty: tmux does not consider the pane dead, only the pidfd saw CC go.
-    let dead = Command::new("tmux")
-        .args(["-L", &rig.socket, "display-message", "-p", "-t", &s.tmux_pane, "#{pane_dead}"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&dead.stdout).trim(), "0", "the pane died: this case did not hold the pty");
     assert_eq!(exit_events(&rig.events(&got.id).await), 1);
     for c in descendants_running(1, "timeout 187").into_iter().chain(children) {
         let _ = Command::new("kill").args(["-9", &c.to_string()]).status();
@@ -162,7 +158,11 @@ async fn deleted_session_keeps_its_last_screen() {
     let mut rig = Rig::start(Cc::NEWEST).await;
     let s = rig.create("", 90).await.session.unwrap();
     assert_eq!(state_of(&s), S::Idle, "{}", rig.server_log());
-    let d = rig.client.delete_session(pb::DeleteSessionRequest { session_id: s.id.clone(), ..Default::default() }).await.unwrap();
+    let d = rig
+        .client
+        .delete_session(pb::DeleteSessionRequest { session_id: s.id.clone(), ..Default::default() })
+        .await
+        .unwrap();
     let d = d.into_inner().session.unwrap();
     assert_eq!(d.exit.as_ref().unwrap().reason, "deleted");
     assert!(rig.screen(&s.id).await.contains('❯'));
@@ -258,7 +258,8 @@ async fn create_refuses_a_claude_binary_lost_after_start() {
     let addr = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("{line:?}")).to_string();
     let mut client = pb::session_service_client::SessionServiceClient::connect(format!("http://{addr}")).await.unwrap();
     let work = s.path("work").to_string_lossy().into_owned();
-    let req = || pb::CreateSessionRequest { work_dir: work.clone(), name: common::realistic_name(), ..Default::default() };
+    let req =
+        || pb::CreateSessionRequest { work_dir: work.clone(), name: common::realistic_name(), ..Default::default() };
     for (lose, why) in [(0, "is not executable"), (1, "no such file")] {
         if lose == 0 {
             set_mode(&bin, 0o644);

@@ -468,6 +468,13 @@ impl Actor {
         self.exit_info = Some(ExitInfo { status, signal, reason, at: now_ms(), screen });
         self.waiting = None;
         self.reevaluate().await;
+        // The screen alone may have shown EXITED already (then no state change carried the exit).
+        if self.h.get().exit.is_none() {
+            let exit = self.exit_info.clone();
+            let detail = exit.as_ref().map(|e| e.reason.clone()).unwrap_or_default();
+            let ev = Evidence::process(format!("{source}: exit details"));
+            let _ = self.mgr.emit(&self.h, EventKind::Updated, ev, detail, None, |r| r.exit = exit).await;
+        }
         if derived && !(dead && (status.is_some() || signal.is_some())) {
             self.follow_up_exit(status, signal, dead);
         }

@@ -71,7 +71,8 @@ pub fn exit_reason(status: Option<i32>, signal: Option<i32>, screen: &str) -> St
 mod tests {
     use super::*;
 
-    const UNKNOWN_OPTION: &str = "error: unknown option '--no-such-flag'\n\n\n\nPane is dead (status 1, Wed Dec  2 06:10:01 2026)\n";
+    const UNKNOWN_OPTION: &str =
+        "error: unknown option '--no-such-flag'\n\n\n\nPane is dead (status 1, Wed Dec  2 06:10:01 2026)\n";
 
     #[test]
     fn start_up_error_is_the_reason() {
@@ -85,7 +86,8 @@ mod tests {
 
     #[test]
     fn frames_and_rules_are_not_words() {
-        let screen = "╭────────╮\n│ ✻ Welcome │\n╰────────╯\n  ⎿  Not logged in · Please run /login\n────────\n❯ \n────────\n\n";
+        let screen =
+            "╭────────╮\n│ ✻ Welcome │\n╰────────╯\n  ⎿  Not logged in · Please run /login\n────────\n❯ \n────────\n\n";
         assert_eq!(last_words(screen), "✻ Welcome\n⎿  Not logged in · Please run /login");
         assert_eq!(exit_reason(None, Some(9), screen), "process killed by signal 9 (SIGKILL)");
         assert_eq!(exit_reason(None, None, "\n\n"), "process exited");
