@@ -456,11 +456,15 @@ impl Actor {
         let pane = self.h.get().tmux_pane;
         // Bounded: the exit must not wait on a stuck tmux.
         let captured = tokio::time::timeout(Duration::from_millis(300), self.mgr.final_capture(&pane)).await;
+        let pane_gone = matches!(captured, Ok(None));
         let (screen, dead, status, signal) = match captured {
             Ok(Some((text, dead, st, sig))) if status.is_none() && signal.is_none() => (text, dead, st, sig),
             Ok(Some((text, dead, _, _))) => (text, dead, status, signal),
             _ => (String::new(), false, status, signal),
         };
+        // The pane cannot be read: if tmux itself (or the window) is gone, that is the reason.
+        let gone = if pane_gone && reason.is_none() { self.mgr.pane_gone_reason(&pane).await } else { None };
+        let reason = reason.or_else(|| gone.map(|g| format!("{g} ({})", exit_screen::exit_reason(status, signal, ""))));
         let derived = reason.is_none();
         let reason = reason.unwrap_or_else(|| exit_screen::exit_reason(status, signal, &screen));
         let how = reason.split(": ").next().unwrap_or_default();
@@ -514,6 +518,11 @@ impl Actor {
     async fn reevaluate(&mut self) {
         let now = now_ms();
         let mut v = self.fuser.verdict(now);
+        if v.state == State::Exited && self.exit_info.is_none() {
+            // The screen showed CC's exit before its process did: end it now, with the process's
+            // details (one EXITED event that carries them).
+            return Box::pin(self.exit("screen", None, None, None)).await;
+        }
         if v.state == State::Error && v.error_message.is_empty() {
             v.error_message = self.error_text.clone();
         }

@@ -659,6 +659,15 @@ impl Manager {
         Some((text, st.dead, st.dead_status, st.dead_signal))
     }
 
+    /// Why a session's pane cannot be read any more: the tmux server or its window is gone.
+    pub(crate) async fn pane_gone_reason(&self, pane: &str) -> Option<&'static str> {
+        match self.tmux.pane_status(pane).await {
+            Err(e) if e.is_no_server() => Some("tmux server died"),
+            Err(e) if e.is_not_found() => Some("tmux window vanished"),
+            _ => None,
+        }
+    }
+
     /// The screen; for an exited session the last one it showed (kept with its exit, plain text).
     pub async fn capture(&self, id: &str, ansi: bool, scrollback: u32) -> CoreResult<(String, u16, u16)> {
         let rec = self.get(id)?;
