@@ -232,7 +232,19 @@ fn serve_refuses_a_missing_or_non_executable_claude_binary() {
     std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/fake-claude"), &not_exec).unwrap();
     set_mode(&not_exec, 0o644);
     for (bin, why) in [(&missing, "no such file"), (&not_exec, "is not executable")] {
-        let out = Serve::command(s.dir.path(), &s.socket, bin).stdin(Stdio::null()).output().unwrap();
+        let mut child = Serve::command(s.dir.path(), &s.socket, bin)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server that starts anyway never exits by itself: bound the wait.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "serve started with {bin:?}: {stderr}");
         assert!(stderr.contains(&*bin.to_string_lossy()) && stderr.contains(why), "{stderr}");

@@ -402,17 +402,16 @@ impl Actor {
     /// After the exit event: the status (if neither the pidfd nor tmux knew it yet) from tmux's pane
     /// status, and the final screen once the pane is dead (its pty closed, so tmux has drawn all CC
     /// wrote). A bounded follow-up (at most 9 tmux calls over ~15 s, backing off) ending in at most one
-    /// UPDATED event. A pane CC's children keep open never turns dead: the first capture stays.
-    fn follow_up_exit(&self, mut status: Option<i32>, mut signal: Option<i32>, mut screen_final: bool) {
+    /// UPDATED event (none when nothing new was learnt). A pane that does not turn dead within the
+    /// bound keeps the first capture.
+    fn follow_up_exit(&self, mut status: Option<i32>, mut signal: Option<i32>, mut screen_final: bool, first: String) {
         let (mgr, h) = (self.mgr.clone(), self.h.clone());
         let derived_reason = self.exit_info.as_ref().is_some_and(|e| e.reason.starts_with("process "));
         tokio::spawn(async move {
             let (mut changed, mut screen) = (false, None);
             for delay_ms in [50, 200, 500, 750, 1000, 1500, 2500, 4000, 5000] {
-                if status.is_some() || signal.is_some() {
-                    if screen_final {
-                        break;
-                    }
+                if (status.is_some() || signal.is_some()) && screen_final {
+                    break;
                 }
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                 let pane = h.get().tmux_pane;
@@ -421,8 +420,10 @@ impl Actor {
                     (status, signal, changed) = (st, sig, true);
                 }
                 if dead && !screen_final {
-                    screen = Some(text);
-                    (screen_final, changed) = (true, true);
+                    screen_final = true;
+                    if text != first {
+                        (screen, changed) = (Some(text), true);
+                    }
                 }
             }
             if !changed {
@@ -469,7 +470,7 @@ impl Actor {
         let reason = reason.unwrap_or_else(|| exit_screen::exit_reason(status, signal, &screen));
         let how = reason.split(": ").next().unwrap_or_default();
         self.fuser.exit(Evidence::process(format!("{source}: {how}")));
-        self.exit_info = Some(ExitInfo { status, signal, reason, at: now_ms(), screen });
+        self.exit_info = Some(ExitInfo { status, signal, reason, at: now_ms(), screen: screen.clone() });
         self.waiting = None;
         self.reevaluate().await;
         // The screen alone may have shown EXITED already (then no state change carried the exit).
@@ -480,7 +481,7 @@ impl Actor {
             let _ = self.mgr.emit(&self.h, EventKind::Updated, ev, detail, None, |r| r.exit = exit).await;
         }
         if derived && !(dead && (status.is_some() || signal.is_some())) {
-            self.follow_up_exit(status, signal, dead);
+            self.follow_up_exit(status, signal, dead, screen);
         }
     }
 
