@@ -192,7 +192,9 @@ impl Serve {
             .arg(dir.join("cc-config"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.join("home"));
+            .env("HOME", dir.join("home"))
+            .env("LANG", "C.UTF-8")
+            .env("TERM", "xterm-256color");
         cmd
     }
 
