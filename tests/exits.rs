@@ -285,4 +285,15 @@ async fn create_refuses_a_claude_binary_lost_after_start() {
         assert_eq!(reason(&st), "CLAUDE_BINARY_UNAVAILABLE", "{st:?}");
         assert!(st.message().contains(&*bin.to_string_lossy()) && st.message().contains(why), "{st:?}");
     }
+    // `aegis doctor` (local server) names the binary and what is wrong with it.
+    let out = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["--address", &format!("http://{addr}"), "doctor"])
+        .env("HOME", s.path("home"))
+        .env_remove("AEGIS_TOKEN")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    let line = stdout.lines().find(|l| l.contains("claude code")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("FAIL") && line.contains(&*bin.to_string_lossy()) && line.contains("no such file"), "{line}");
 }
