@@ -1,9 +1,10 @@
 //! Watching CC's own process, and checking the CC binary.
 //!
 //! tmux execs a window's argv directly (`respawn-pane -- argv…`, no shell), so the pane pid IS CC's
-//! pid. tmux learns of a death only when the pty closes (`pane_dead`, up to ~1 s later through its
-//! subscription, never while a child CC left behind keeps the pty open) — so each live session also
-//! holds a pidfd on CC, which becomes readable the moment CC exits.
+//! pid. tmux's own death notice reaches Aegis through a format subscription that tmux checks once a
+//! second, and now and then only through the fallback look seconds later (measured: p99 5.4 s, see
+//! bench/README.md) — so each live session also holds a pidfd on CC, readable the moment CC exits,
+//! whatever holds its pty.
 //!
 //! Crates: `rustix` (already in the tree through `tempfile`) gives a safe `pidfd_open`; tokio's
 //! `AsyncFd` waits on it. The exit status of a process we are not the parent of comes from the

@@ -400,8 +400,7 @@ impl Actor {
     }
 
     /// After the exit event: the status (if neither the pidfd nor tmux knew it yet) from tmux's pane
-    /// status, and the final screen once the pane is dead (its pty closed, so tmux has drawn all CC
-    /// wrote). A bounded follow-up (at most 9 tmux calls over ~15 s, backing off) ending in at most one
+    /// status, and the final screen once the pane is dead (tmux reaped CC and had drawn all it wrote). A bounded follow-up (at most 9 tmux calls over ~15 s, backing off) ending in at most one
     /// UPDATED event (none when nothing new was learnt). A pane that does not turn dead within the
     /// bound keeps the first capture.
     fn follow_up_exit(&self, mut status: Option<i32>, mut signal: Option<i32>, mut screen_final: bool, first: String) {

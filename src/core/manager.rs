@@ -176,7 +176,7 @@ impl Manager {
     }
 
     /// Holds a pidfd on CC's process (the pane pid: tmux execs CC directly) so its exit ends the
-    /// session at once, even while children CC left keep the pty (and so the pane) alive.
+    /// session at once, not when tmux's death notice comes (up to seconds later).
     fn watch_process(&self, h: &Arc<SessionHandle>, pid: u32) {
         let h = h.clone();
         match crate::process::PidWatch::open(pid) {
@@ -642,7 +642,7 @@ impl Manager {
     }
 
     /// The pane of a session that is ending: its last screen (see `exit_screen::final_screen`), whether
-    /// it is dead (its pty closed: tmux drew all CC wrote), and the status tmux knows. None if the pane
+    /// it is dead (tmux reaped CC and drew all it wrote), and the status tmux knows. None if the pane
     /// is gone.
     pub(crate) async fn final_capture(&self, pane: &str) -> Option<(String, bool, Option<i32>, Option<i32>)> {
         if pane.is_empty() {
