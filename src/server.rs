@@ -181,6 +181,10 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     let tmux = Tmux::new(&cfg.tmux_bin, cfg.tmux_socket.clone());
     let tmux_version = tmux.version().await.unwrap_or_default();
     let claude_bin = which(&cfg.claude_bin);
+    // Refuse to start rather than accept sessions that can only die: name the path and why.
+    if let Some(problem) = crate::process::binary_problem(&claude_bin) {
+        anyhow::bail!("the Claude Code binary {} {problem} (set --claude-bin)", claude_bin.display());
+    }
     let cc_version = version_of(&claude_bin, "--version").await;
     let config_dir = cfg
         .claude_config_dir

@@ -287,7 +287,7 @@ async fn wait_times_out_ok_and_ends_when_the_session_dies() {
     assert!(!w.wait_result.unwrap().satisfied);
     let after = w.session.unwrap();
     assert_eq!(state_of(&after), S::Exited);
-    assert!(after.exit.unwrap().reason.contains("exited"));
+    assert!(after.exit.unwrap().reason.contains("killed by signal 9"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -149,12 +149,14 @@ async fn delete_keeps_the_record_and_transcript(cc: Cc) {
     let after = rig.get(&s.id).await;
     assert_eq!(state_of(&after), S::Exited);
     assert!(rig.transcript(&s.id).await.iter().any(|e| e.text.contains("before delete")));
-    let err = rig
+    // The screen the pane showed until the delete stays readable.
+    let last = rig
         .client
         .capture_screen(pb::CaptureScreenRequest { session_id: s.id.clone(), ..Default::default() })
         .await
-        .unwrap_err();
-    assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "SESSION_EXITED"));
+        .unwrap()
+        .into_inner();
+    assert!(last.text.contains('❯'), "{:?}", last.text);
     let panes = std::process::Command::new("tmux")
         .args(["-L", &rig.socket, "list-panes", "-a", "-F", "#{pane_id}"])
         .output()
@@ -187,7 +189,8 @@ async fn exit_from_inside_cc_is_noticed(cc: Cc) {
     let w = rig.wait_for(&s.id, s.revision, &[S::Exited], 20).await;
     let after = w.session.unwrap();
     assert_eq!(state_of(&after), S::Exited, "{}", rig.server_log());
-    assert_eq!(after.exit.unwrap().reason, "process exited");
+    // "process exited", then the status and CC's last words once known.
+    assert!(after.exit.unwrap().reason.starts_with("process exited"));
     // The status can follow the exit by a moment (tmux learns it when the process is reaped).
     // The status follows when tmux learns it (an UPDATED event). Under heavy parallel load tmux was
     // seen to flag the pane dead without ever learning a status; then it stays unset, never wrong.

@@ -145,7 +145,12 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
                     detail: format!("{} on socket -L {}", info.tmux_version, info.tmux_socket),
                 }
             });
-            checks.push(if info.cc_version.is_empty() {
+            // The binary may have vanished or lost its exec bit since the server started.
+            let problem =
+                local.then(|| crate::process::binary_problem(std::path::Path::new(&info.cc_binary))).flatten();
+            checks.push(if let Some(problem) = problem {
+                Check { name: "claude code", level: Level::Fail, detail: format!("{} {problem}", info.cc_binary) }
+            } else if info.cc_version.is_empty() {
                 Check {
                     name: "claude code",
                     level: Level::Fail,

@@ -1,6 +1,7 @@
 //! The per-session actor: the single consumer of a session's signals. It fuses them into a state
 //! (see `fuse`), tracks pending interactions, confirms deliveries, and emits every change as an event.
 //! It never polls tmux: it captures the pane only when tmux reported output.
+use super::exit_screen;
 use super::fuse::Fuser;
 use super::handle::{Delivery, ScreenSnap, SessionHandle, Signal};
 use super::interactions::{self, PendingTool};
@@ -137,18 +138,11 @@ impl Actor {
     async fn on_signal(&mut self, sig: Signal) {
         match sig {
             Signal::PaneOutput => self.on_pane_output().await,
-            Signal::PaneDied { status, signal } => {
-                if status.is_none() && signal.is_none() {
-                    self.fill_exit_status_later();
-                }
-                let ev = Evidence::process(match (status, signal) {
-                    (Some(s), _) => format!("process exited with status {s}"),
-                    (None, Some(sig)) => format!("process killed by signal {sig}"),
-                    (None, None) => "process exited".to_string(),
-                });
-                self.exit(ev, status, signal, "process exited").await;
-            }
-            Signal::Gone { reason } => self.exit(Evidence::process(reason.clone()), None, None, &reason).await,
+            // Whichever of these comes first ends the session (the actor stops then); the follow-up
+            // fills in what the first one did not know.
+            Signal::ProcessExited { status, signal } => self.exit("pidfd", status, signal, None).await,
+            Signal::PaneDied { status, signal } => self.exit("tmux pane died", status, signal, None).await,
+            Signal::Gone { reason } => self.exit("tmux", None, None, Some(reason)).await,
             Signal::Hook { payload, at, reply } => self.on_hook(*payload, at, reply).await,
             Signal::AnswerHook { id, decision, reply } => {
                 let held = self.held.take_if(|(held_id, _)| *held_id == id);
@@ -437,40 +431,89 @@ impl Actor {
         }
     }
 
-    /// tmux flags a pane dead when its terminal closes, which CC does a moment before its process is
-    /// reaped; the status comes later. The exit is reported at once, the status when tmux knows it
-    /// (a bounded follow-up: at most 8 tmux calls over ~15 s, backing off).
-    fn fill_exit_status_later(&self) {
+    /// After the exit event: the status (if neither the pidfd nor tmux knew it yet) from tmux's pane
+    /// status, and the final screen once the pane is dead (tmux reaped CC and had drawn all it wrote). A bounded follow-up (at most 9 tmux calls over ~15 s, backing off) ending in at most one
+    /// UPDATED event (none when nothing new was learnt). A pane that does not turn dead within the
+    /// bound keeps the first capture.
+    fn follow_up_exit(&self, mut status: Option<i32>, mut signal: Option<i32>, mut screen_final: bool, first: String) {
         let (mgr, h) = (self.mgr.clone(), self.h.clone());
+        let derived_reason = self.exit_info.as_ref().is_some_and(|e| e.reason.starts_with("process "));
         tokio::spawn(async move {
-            for delay_ms in [250, 500, 750, 1000, 1500, 2500, 4000, 5000] {
+            let (mut changed, mut screen) = (false, None);
+            for delay_ms in [50, 200, 500, 750, 1000, 1500, 2500, 4000, 5000] {
+                if (status.is_some() || signal.is_some()) && screen_final {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                 let pane = h.get().tmux_pane;
-                let st = mgr.tmux().pane_status(&pane).await;
-                let Ok(p) = st else { continue };
-                let detail = match (p.dead_status, p.dead_signal) {
-                    (Some(code), _) => format!("process exited with status {code}"),
-                    (None, Some(sig)) => format!("process killed by signal {sig}"),
-                    (None, None) => continue,
-                };
-                let _ = mgr
-                    .emit(&h, EventKind::Updated, Evidence::process(detail.clone()), detail, None, |r| {
-                        if let Some(e) = r.exit.as_mut() {
-                            e.status = p.dead_status;
-                            e.signal = p.dead_signal;
-                        }
-                    })
-                    .await;
+                let Some((text, dead, st, sig)) = mgr.final_capture(&pane).await else { break };
+                if status.is_none() && signal.is_none() && (st.is_some() || sig.is_some()) {
+                    (status, signal, changed) = (st, sig, true);
+                }
+                if dead && !screen_final {
+                    screen_final = true;
+                    if text != first {
+                        (screen, changed) = (Some(text), true);
+                    }
+                }
+            }
+            if !changed {
                 return;
             }
+            let detail = match (status, signal) {
+                (_, Some(sig)) => format!("process killed by {}", crate::process::signal_name(sig)),
+                (Some(code), None) => format!("process exited with status {code}"),
+                (None, None) => "final screen".to_string(),
+            };
+            let _ = mgr
+                .emit(&h, EventKind::Updated, Evidence::process(detail.clone()), detail, None, |r| {
+                    if let Some(e) = r.exit.as_mut() {
+                        e.status = status;
+                        e.signal = signal;
+                        if let Some(s) = screen {
+                            e.screen = s;
+                        }
+                        if derived_reason {
+                            e.reason = exit_screen::exit_reason(status, signal, &e.screen);
+                        }
+                    }
+                })
+                .await;
         });
     }
 
-    async fn exit(&mut self, ev: Evidence, status: Option<i32>, signal: Option<i32>, reason: &str) {
-        self.fuser.exit(ev);
-        self.exit_info = Some(ExitInfo { status, signal, reason: reason.to_string(), at: now_ms() });
+    /// Ends the session: one EXITED state change carrying how CC ended and its last screen. `reason`
+    /// overrides the one derived from the status and the screen (the window vanished).
+    async fn exit(&mut self, source: &str, status: Option<i32>, signal: Option<i32>, reason: Option<String>) {
+        let pane = self.h.get().tmux_pane;
+        // Bounded: the exit must not wait on a stuck tmux.
+        let captured = tokio::time::timeout(Duration::from_millis(300), self.mgr.final_capture(&pane)).await;
+        let pane_gone = matches!(captured, Ok(None));
+        let (screen, dead, status, signal) = match captured {
+            Ok(Some((text, dead, st, sig))) if status.is_none() && signal.is_none() => (text, dead, st, sig),
+            Ok(Some((text, dead, _, _))) => (text, dead, status, signal),
+            _ => (String::new(), false, status, signal),
+        };
+        // The pane cannot be read: if tmux itself (or the window) is gone, that is the reason.
+        let gone = if pane_gone && reason.is_none() { self.mgr.pane_gone_reason(&pane).await } else { None };
+        let reason = reason.or_else(|| gone.map(|g| format!("{g} ({})", exit_screen::exit_reason(status, signal, ""))));
+        let derived = reason.is_none();
+        let reason = reason.unwrap_or_else(|| exit_screen::exit_reason(status, signal, &screen));
+        let how = reason.split(": ").next().unwrap_or_default();
+        self.fuser.exit(Evidence::process(format!("{source}: {how}")));
+        self.exit_info = Some(ExitInfo { status, signal, reason, at: now_ms(), screen: screen.clone() });
         self.waiting = None;
         self.reevaluate().await;
+        // The screen alone may have shown EXITED already (then no state change carried the exit).
+        if self.h.get().exit.is_none() {
+            let exit = self.exit_info.clone();
+            let detail = exit.as_ref().map(|e| e.reason.clone()).unwrap_or_default();
+            let ev = Evidence::process(format!("{source}: exit details"));
+            let _ = self.mgr.emit(&self.h, EventKind::Updated, ev, detail, None, |r| r.exit = exit).await;
+        }
+        if derived && !(dead && (status.is_some() || signal.is_some())) {
+            self.follow_up_exit(status, signal, dead, screen);
+        }
     }
 
     fn auto_slot(&mut self, kind: InteractionKind) -> &mut AutoTrust {
@@ -536,6 +579,11 @@ impl Actor {
     async fn reevaluate(&mut self) {
         let now = now_ms();
         let mut v = self.fuser.verdict(now);
+        if v.state == State::Exited && self.exit_info.is_none() {
+            // The screen showed CC's exit before its process did: end it now, with the process's
+            // details (one EXITED event that carries them).
+            return Box::pin(self.exit("screen", None, None, None)).await;
+        }
         if v.state == State::Error && v.error_message.is_empty() {
             v.error_message = self.error_text.clone();
         }

@@ -12,8 +12,10 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex};
 pub enum Signal {
     /// tmux saw output on the pane: capture and classify.
     PaneOutput,
-    /// The pane's process exited.
+    /// The pane's process exited (tmux's notice).
     PaneDied { status: Option<i32>, signal: Option<i32> },
+    /// CC's process exited (its pidfd fired; usually before tmux's notice).
+    ProcessExited { status: Option<i32>, signal: Option<i32> },
     /// The tmux window vanished, or the whole tmux server died.
     Gone { reason: String },
     /// A CC hook request. `reply` receives the HTTP body to answer with (None = empty 200).

@@ -167,7 +167,13 @@ impl Manager {
             match pane {
                 None => handle.signal(Signal::Gone { reason: "tmux window vanished while the server was down".into() }),
                 Some(p) if p.dead => handle.signal(Signal::PaneDied { status: p.dead_status, signal: p.dead_signal }),
-                Some(_) => handle.signal(Signal::PaneOutput),
+                Some(p) => {
+                    // The pane still runs the process we started (same pid): watch it again.
+                    if p.pid == rec.pid {
+                        self.watch_process(&handle, p.pid);
+                    }
+                    handle.signal(Signal::PaneOutput)
+                }
             }
         }
         Ok(())
@@ -182,6 +188,25 @@ impl Manager {
         }
         if !rec.transcript_path.is_empty() {
             self.watch_transcript(&rec.id, &rec.transcript_path);
+        }
+    }
+
+    /// Holds a pidfd on CC's process (the pane pid: tmux execs CC directly) so its exit ends the
+    /// session at once, not when tmux's death notice comes (up to seconds later).
+    fn watch_process(&self, h: &Arc<SessionHandle>, pid: u32) {
+        let h = h.clone();
+        match crate::process::PidWatch::open(pid) {
+            Ok(w) => {
+                tokio::spawn(async move {
+                    let e = w.exited().await;
+                    h.signal(Signal::ProcessExited { status: e.status, signal: e.signal });
+                });
+            }
+            // Already gone (it died at once): tmux knows the status.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                h.signal(Signal::ProcessExited { status: None, signal: None })
+            }
+            Err(e) => tracing::warn!(session = %h.id, pid, "cannot watch CC's process ({e}); relying on tmux"),
         }
     }
 
@@ -371,6 +396,7 @@ impl Manager {
         p: CreateParams,
     ) -> CoreResult<(SessionRecord, Option<oneshot::Receiver<Event>>)> {
         let work_dir = validate::create(&p)?;
+        self.check_claude_bin()?;
         if !p.name.is_empty() && self.live().iter().any(|h| h.get().name == p.name) {
             return Err(CoreError::new(
                 ErrorKind::AlreadyExists,
@@ -461,6 +487,7 @@ impl Manager {
         rec.tmux_window = pane.window_id.clone();
         rec.pid = pane.pid;
         self.index(&rec);
+        self.watch_process(&handle, pane.pid);
         let delivery = if p.prompt.is_empty() {
             None
         } else {
@@ -483,19 +510,34 @@ impl Manager {
         Ok((handle.get(), delivery))
     }
 
+    /// The CC binary can still be run (it may vanish or lose its exec bit after start): a stat and
+    /// an access(2) per create.
+    fn check_claude_bin(&self) -> CoreResult<()> {
+        let bin = &self.cfg.claude_bin;
+        let Some(problem) = crate::process::binary_problem(bin) else { return Ok(()) };
+        Err(CoreError::new(
+            ErrorKind::FailedPrecondition,
+            "CLAUDE_BINARY_UNAVAILABLE",
+            format!("the Claude Code binary {} {problem}", bin.display()),
+        )
+        .with("path", bin.to_string_lossy())
+        .with("problem", problem))
+    }
+
     pub async fn delete(&self, id: &str) -> CoreResult<SessionRecord> {
         let h = self.resolve(id)?;
         let rec = h.get();
         if rec.state == State::Exited {
             return Ok(rec);
         }
-        // The actor stops first, so the window's death below is not reported as a second exit.
+        // Stop the actor first: CC's death by the kill below must not become a second exit event.
         h.signal(Signal::Stop);
+        let screen = self.final_capture(&rec.tmux_pane).await.map(|c| c.0).unwrap_or_default();
         if !rec.tmux_window.is_empty() {
             // A window that is already gone is fine: the goal is that it does not exist.
             let _ = self.tmux.kill_window(&rec.tmux_window).await;
         }
-        let exit = ExitInfo { status: None, signal: None, reason: "deleted".into(), at: now_ms() };
+        let exit = ExitInfo { status: None, signal: None, reason: "deleted".into(), at: now_ms(), screen };
         let deleted = self
             .emit(&h, EventKind::Deleted, Evidence::api("DeleteSession"), "deleted".into(), None, move |r| {
                 r.state = State::Exited;
@@ -748,8 +790,39 @@ impl Manager {
         })
     }
 
+    /// The pane of a session that is ending: its last screen (see `exit_screen::final_screen`), whether
+    /// it is dead (tmux reaped CC and drew all it wrote), and the status tmux knows. None if the pane
+    /// is gone.
+    pub(crate) async fn final_capture(&self, pane: &str) -> Option<(String, bool, Option<i32>, Option<i32>)> {
+        if pane.is_empty() {
+            return None;
+        }
+        let control = self.control.read().await.clone();
+        // One line of history: tmux's dead-pane line pushes the frame's top line up.
+        let opts = CaptureOptions { ansi: false, scrollback: 1 };
+        let (st, text) = match control {
+            Some(c) => (c.pane_status(pane).await.ok()?, c.capture(pane, opts).await.ok()?),
+            None => (self.tmux.pane_status(pane).await.ok()?, self.tmux.capture(pane, opts).await.ok()?),
+        };
+        let text = super::exit_screen::final_screen(&text, st.rows);
+        Some((text, st.dead, st.dead_status, st.dead_signal))
+    }
+
+    /// Why a session's pane cannot be read any more: the tmux server or its window is gone.
+    pub(crate) async fn pane_gone_reason(&self, pane: &str) -> Option<&'static str> {
+        match self.tmux.pane_status(pane).await {
+            Err(e) if e.is_no_server() => Some("tmux server died"),
+            Err(e) if e.is_not_found() => Some("tmux window vanished"),
+            _ => None,
+        }
+    }
+
+    /// The screen; for an exited session the last one it showed (kept with its exit, plain text).
     pub async fn capture(&self, id: &str, ansi: bool, scrollback: u32) -> CoreResult<(String, u16, u16)> {
         let rec = self.get(id)?;
+        if let (State::Exited, Some(exit)) = (rec.state, rec.exit.as_ref()) {
+            return Ok((exit.screen.clone(), rec.cols, rec.rows));
+        }
         if rec.state == State::Exited {
             return Err(not_ready(&rec, "CaptureScreen"));
         }

@@ -2,6 +2,7 @@
 pub mod actor;
 pub mod answer;
 pub mod error;
+pub mod exit_screen;
 pub mod feed;
 pub mod fuse;
 pub mod handle;

@@ -186,6 +186,10 @@ pub struct ExitInfo {
     pub signal: Option<i32>,
     pub reason: String,
     pub at: Millis,
+    /// CC's last screen (plain text), captured when the process ended or the session was deleted;
+    /// CaptureScreen of an exited session returns it.
+    #[serde(default)]
+    pub screen: String,
 }
 
 /// Explicit auto-answers for one session (nothing is auto-answered without it).
