@@ -4,6 +4,7 @@
 //! - [`detect`], [`cc`]: pure parsers of CC's screen, transcript, hook payloads and status file.
 //! - [`tmux`], [`files`], [`hooks_http`], [`process`]: drivers (argv-only tmux + control-mode push
 //!   channel, inotify, the hook receiver, a pidfd on each CC process).
+//! - [`model`]: the session model (sessions, states, events, interactions) every room shares.
 //! - [`core`]: sessions, state fusion, pending interactions, event log — no gRPC here.
 //! - [`store`]: the embedded SQLite store behind the core; [`private_fs`]: 0700/0600 state files.
 //! - [`api`]: thin tonic handlers and the one place that maps core errors to `tonic::Status`.
@@ -18,6 +19,7 @@ pub mod fakeapi;
 pub mod files;
 pub mod hooks_http;
 pub mod mcp;
+pub mod model;
 pub mod private_fs;
 pub mod process;
 pub mod proto;

@@ -1,6 +1,6 @@
 //! Core model ⇄ protobuf conversions. Pure mapping, no logic.
 use crate::cc::transcript::{EntryKind, TranscriptEntry};
-use crate::core::model::{self as m, Millis};
+use crate::model::{self as m, Millis};
 use crate::proto::v1 as pb;
 use prost_types::{Duration, Timestamp};
 

@@ -19,8 +19,8 @@
 //! | SendMessage,      | ABORTED + REQUEST_OUTCOME_UNKNOWN: whether the text or key reached CC cannot |
 //! | Interrupt, Escape | be known, and sending it again could act twice (a second Ctrl-C exits CC)    |
 use super::status::to_status;
-use crate::core::model::now_ms;
 use crate::core::{CoreError, ErrorKind};
+use crate::model::now_ms;
 use crate::store::{RequestState, Store, StoredRequest};
 use prost::Message;
 use std::collections::HashMap;

@@ -7,8 +7,8 @@ use crate::cc::transcript::EntryKind;
 use crate::cc::transcript_index::PageLimits;
 use crate::core::answer::{Answer, AnswerPath, QuestionAnswer};
 use crate::core::feed::{self, WaitOutcome};
-use crate::core::model::{now_ms, Policy, State};
 use crate::core::{CoreError, CreateParams, ErrorKind, ListFilter, Manager, MessageKind};
+use crate::model::{now_ms, Policy, State};
 use crate::proto::v1 as pb;
 use crate::proto::v1::session_service_server::SessionService;
 use crate::tmux::Key;
@@ -189,7 +189,7 @@ impl Service {
 
     /// The session; when `revision` is beyond its snapshot, once the snapshot caught up (bounded): a
     /// client may hold an event a moment before the snapshot includes it, which is not the future.
-    async fn head_at_least(&self, id: &str, revision: i64) -> Result<crate::core::model::SessionRecord, Status> {
+    async fn head_at_least(&self, id: &str, revision: i64) -> Result<crate::model::SessionRecord, Status> {
         let rec = self.mgr.get(id).map_err(to_status)?;
         if revision <= rec.revision {
             return Ok(rec);
@@ -269,7 +269,7 @@ impl Service {
     async fn resumed_wait(&self, id: &str, w: &pb::WaitOptions, limit: Duration) -> Result<WaitOutcome, Status> {
         let history =
             self.mgr.store().session_events(id, 1, 1000).await.map_err(|e| Status::internal(e.to_string()))?;
-        if let Some(sent) = history.iter().find(|e| e.kind == crate::core::model::EventKind::MessageSent) {
+        if let Some(sent) = history.iter().find(|e| e.kind == crate::model::EventKind::MessageSent) {
             return self.wait(id, sent.revision - 1, w, limit, true).await;
         }
         let rec = self.mgr.get(id).map_err(to_status)?;
@@ -301,10 +301,8 @@ impl Service {
         &self,
         r: &pb::CreateSessionRequest,
         id: String,
-    ) -> Result<
-        (crate::core::model::SessionRecord, Option<tokio::sync::oneshot::Receiver<crate::core::model::Event>>),
-        Status,
-    > {
+    ) -> Result<(crate::model::SessionRecord, Option<tokio::sync::oneshot::Receiver<crate::model::Event>>), Status>
+    {
         let params = CreateParams {
             work_dir: r.work_dir.clone(),
             name: r.name.clone(),

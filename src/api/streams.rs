@@ -4,8 +4,8 @@
 use super::convert;
 use super::status::{invalid, to_status};
 use crate::core::feed::{enters_wanted, Feed, Scope};
-use crate::core::model::{now_ms, Event, SessionRecord, State};
 use crate::core::{CoreError, ErrorKind, Manager};
+use crate::model::{now_ms, Event, SessionRecord, State};
 use crate::proto::v1 as pb;
 use futures::StreamExt as _;
 use std::pin::Pin;
@@ -233,8 +233,8 @@ pub fn watch_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{EventKind, Evidence, SessionRecord};
     use crate::core::{Manager, ManagerConfig};
+    use crate::model::{EventKind, Evidence, SessionRecord};
     use crate::store::Store;
 
     fn record(id: &str, revision: i64) -> SessionRecord {

@@ -11,9 +11,9 @@
 use super::error::{CoreError, CoreResult, ErrorKind};
 use super::handle::{ScreenSnap, SessionHandle, Signal};
 use super::manager::Manager;
-use super::model::*;
 use crate::cc::hook_payload::{ask_user_question_answers, permission_request_allow, permission_request_deny};
 use crate::detect::dialog::{Dialog, MenuOption};
+use crate::model::*;
 use crate::tmux::Key;
 use std::time::Duration;
 use tokio::sync::oneshot;

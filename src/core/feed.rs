@@ -3,7 +3,7 @@
 //! revision (per session) or sequence (global).
 use super::error::{CoreError, CoreResult, ErrorKind};
 use super::manager::Manager;
-use super::model::{Event, EventKind, State};
+use crate::model::{Event, EventKind, State};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::broadcast;

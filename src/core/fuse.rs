@@ -7,9 +7,9 @@
 //! working / waiting) for a short grace period — long enough for CC to redraw, short enough that a
 //! wrong hint cannot stick. Within a family the screen's finer state wins (Idle vs Error, Working vs
 //! RateLimited).
-use super::model::{Evidence, Millis, State};
 use crate::detect::dialog::{Dialog, PermissionKind};
 use crate::detect::{ScreenObservation, ScreenState};
+use crate::model::{Evidence, Millis, State};
 
 /// How long a push hint beats a newer screen of another family.
 pub const HINT_GRACE_MS: Millis = 1500;
@@ -225,7 +225,7 @@ mod tests {
         f.observe_screen(fixture("cc-2.1.197/idle-fresh-80x24.txt"), 10);
         let v = f.verdict(10);
         assert_eq!(v.state, State::Idle);
-        assert_eq!(v.evidence.source, crate::core::model::Source::Screen);
+        assert_eq!(v.evidence.source, crate::model::Source::Screen);
         assert!(!v.evidence.screen_markers.is_empty());
     }
 

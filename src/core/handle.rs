@@ -1,9 +1,9 @@
 //! One live session's in-memory handle: the committed record, the signal inbox of its actor, and the
 //! latest screen observation (for delivery checks).
-use super::model::{Millis, SessionRecord};
 use crate::cc::hook_payload::HookPayload;
 use crate::cc::status_file::StatusFile;
 use crate::detect::ScreenObservation;
+use crate::model::{Millis, SessionRecord};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
@@ -35,7 +35,7 @@ pub enum Signal {
     /// to wait for, and an older "working" hint must not hold the idle box back.
     Interrupting,
     /// The policy's automatic answer (trust, API key) could not be applied: surface the dialog.
-    AutoAnswerFailed { kind: super::model::InteractionKind },
+    AutoAnswerFailed { kind: crate::model::InteractionKind },
     /// Stop the actor (delete / shutdown).
     Stop,
 }
@@ -50,7 +50,7 @@ pub struct Delivery {
     /// Whether an emptied input box counts (not for the first prompt given on the command line, where
     /// the box is empty from the start).
     pub screen_ok: bool,
-    pub reply: oneshot::Sender<super::model::Event>,
+    pub reply: oneshot::Sender<crate::model::Event>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,9 +1,9 @@
 //! Pending interactions: what CC waits for an answer to, with stable ids and full structured content.
 //! Content comes from the hook payload when one arrived (exact, complete even when the dialog's top
 //! scrolled off); the options come from the drawn dialog (exact labels, in screen order).
-use super::model::*;
 use crate::detect::dialog::{Dialog, MenuOption};
 use crate::detect::ScreenObservation;
+use crate::model::*;
 use serde_json::Value;
 
 /// A tool call CC asked permission for (PermissionRequest hook).

@@ -3,12 +3,13 @@
 use super::actor::Actor;
 use super::error::{CoreError, CoreResult, ErrorKind};
 use super::handle::{Delivery, SessionHandle, Signal};
-use super::model::*;
+use super::params::{CreateParams, ListFilter, MessageKind};
 use super::validate;
 use crate::cc::hook_payload::parse_hook;
 use crate::cc::launch::{self, LaunchSpec};
 use crate::cc::transcript::EntryKind;
 use crate::cc::transcript_index::{Page, PageLimits, TranscriptPages};
+use crate::model::*;
 use crate::store::Store;
 use crate::tmux::{CaptureOptions, ControlClient, Key, Tmux, TmuxEvent, WindowSpec};
 use serde_json::Value;
@@ -34,42 +35,6 @@ pub struct ManagerConfig {
     /// Inject Aegis's hooks into CC. Off, state comes from the screen, status file and transcript
     /// alone (as when managed settings block injected hooks); answers go by keys.
     pub hooks: bool,
-}
-
-/// What CreateSession asks for, already decoded from the wire.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CreateParams {
-    pub work_dir: String,
-    pub name: String,
-    pub prompt: String,
-    pub permission_mode: String,
-    pub model: String,
-    pub env: BTreeMap<String, String>,
-    pub extra_args: Vec<String>,
-    pub labels: BTreeMap<String, String>,
-    pub cols: u32,
-    pub rows: u32,
-    pub policy: Policy,
-    /// The new session's id when chosen before acting (idempotent creates record it first); else a
-    /// fresh UUID.
-    pub id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    Prompt,
-    Slash,
-    Bash,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    pub states: Vec<State>,
-    pub work_dir: String,
-    pub labels: BTreeMap<String, String>,
-    pub include_exited: bool,
-    pub offset: usize,
-    pub limit: usize,
 }
 
 pub struct Manager {

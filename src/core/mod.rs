@@ -8,8 +8,9 @@ pub mod fuse;
 pub mod handle;
 pub mod interactions;
 pub mod manager;
-pub mod model;
+pub mod params;
 pub mod validate;
 
 pub use error::{CoreError, CoreResult, ErrorKind};
-pub use manager::{CreateParams, ListFilter, Manager, ManagerConfig, MessageKind};
+pub use manager::{Manager, ManagerConfig};
+pub use params::{CreateParams, ListFilter, MessageKind};

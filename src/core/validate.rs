@@ -1,6 +1,6 @@
 //! Input validation for the core's commands: every rejection names the field and a stable reason.
 use super::error::{CoreError, CoreResult, ErrorKind};
-use super::manager::{CreateParams, MessageKind};
+use super::params::{CreateParams, MessageKind};
 use std::path::{Path, PathBuf};
 
 pub const PERMISSION_MODES: &[&str] = &["default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions"];

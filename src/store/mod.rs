@@ -1,7 +1,7 @@
 //! The embedded store: SQLite in WAL mode, owned by one thread that performs every write (and the few
 //! reads) in order. Events are committed before they are published, and published from that same thread
 //! in commit order, so live watchers see exactly the global sequence order the store holds.
-use crate::core::model::{now_ms, Event, SessionRecord};
+use crate::model::{now_ms, Event, SessionRecord};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::mpsc as std_mpsc;
@@ -376,7 +376,7 @@ fn prune(conn: &Connection, keep: i64, request_ttl_ms: i64) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{EventKind, Evidence, State};
+    use crate::model::{EventKind, Evidence, State};
 
     fn record(id: &str, revision: i64) -> SessionRecord {
         let json = serde_json::json!({

@@ -1,4 +1,4 @@
-//! Domain types of the core. Serializable (they are stored as JSON in the store) and free of gRPC.
+//! The session model shared by the core, the store and the API. Serializable (they are stored as JSON in the store) and free of gRPC.
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
