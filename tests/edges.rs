@@ -88,6 +88,7 @@ async fn interrupt_is_idle_at_once(cc: Cc) {
     // The IDLE was committed right after the screen that showed it (main held it ~1.5 s for a
     // transcript record CC never writes); a wide margin for a busy machine.
     let lag = millis(&ev.time) - millis(&ev.evidence.as_ref().unwrap().observe_time);
+    eprintln!("interrupt {}: IDLE committed {lag} ms after the evidence that showed it", cc.version);
     assert!(lag < 700, "IDLE committed {lag} ms after the screen showed it: {ev:#?}");
     assert_events_say_something(&events);
 }

@@ -82,10 +82,7 @@ async fn kill_9_is_exited_with_the_signal(cc: Cc) {
     assert!(!screen.contains("Pane is dead"), "{screen:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_is_exited_with_the_signal_newest() {
-    kill_9_is_exited_with_the_signal(Cc::NEWEST).await
-}
+per_cc!(kill_9_is_exited_with_the_signal);
 
 /// A CC killed while its Bash tool runs a command (CC has children). Note: tmux 3.3a marks a pane dead
 /// when it reaps the pane's process, whoever still holds the pty, and 2.1.332's Bash tool children
