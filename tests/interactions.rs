@@ -7,9 +7,38 @@ use pb::pending_interaction::Content;
 use pb::SessionState as S;
 use tonic::Code;
 
+/// Sends a prompt and waits for the first stable state of its turn.
+async fn ask(rig: &mut Rig, id: &str, text: &str) -> pb::Session {
+    let r = rig
+        .client
+        .send_message(pb::SendMessageRequest {
+            session_id: id.into(),
+            text: text.into(),
+            wait: Some(wait(60, &[])),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("send {text:?}: {e:?}"))
+        .into_inner();
+    assert!(r.wait_result.unwrap().satisfied, "no stable state after {text:?}\n{}", rig.server_log());
+    r.session.unwrap()
+}
+
 fn only_interaction(s: &pb::Session) -> pb::PendingInteraction {
     assert_eq!(s.pending_interactions.len(), 1, "{s:#?}");
     s.pending_interactions[0].clone()
+}
+
+/// The session once the dialog's options are drawn (2.1.330 draws it ~0.5 s after the hook).
+async fn with_options(rig: &mut Rig, id: &str) -> pb::Session {
+    for _ in 0..60 {
+        let s = rig.get(id).await;
+        if s.pending_interactions.first().is_some_and(|i| !i.options.is_empty()) {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("options never drawn: {}", rig.screen(id).await)
 }
 
 fn answer(q: &str, labels: &[&str]) -> pb::QuestionAnswer {
@@ -43,7 +72,7 @@ async fn questions_single_multi_two_and_free_text(cc: Cc) {
     let mut rig = Rig::start(cc).await;
     let s = rig.create("", 60).await.session.unwrap();
 
-    let s1 = rig.ask(&s.id, "ASK_ONE").await;
+    let s1 = ask(&mut rig, &s.id, "ASK_ONE").await;
     assert_eq!(state_of(&s1), S::AskQuestion, "{s1:#?}");
     let it = only_interaction(&s1);
     assert!(it.id.starts_with("toolu_"), "CC's tool_use_id is the id: {}", it.id);
@@ -59,13 +88,13 @@ async fn questions_single_multi_two_and_free_text(cc: Cc) {
     assert_eq!(r.path, pb::AnswerPath::Hook as i32);
     assert_eq!(state_of(r.session.as_ref().unwrap()), S::Idle);
 
-    let s2 = rig.ask(&s.id, "ASK_MULTI").await;
+    let s2 = ask(&mut rig, &s.id, "ASK_MULTI").await;
     let it = only_interaction(&s2);
     let Some(Content::Question(q)) = &it.content else { panic!() };
     assert!(q.questions[0].multi_select);
     answer_q(&mut rig, &s2, vec![answer("Features", &["Metrics", "Audit log"])]).await;
 
-    let s3 = rig.ask(&s.id, "ASK_TWO").await;
+    let s3 = ask(&mut rig, &s.id, "ASK_TWO").await;
     let it = only_interaction(&s3);
     let Some(Content::Question(q)) = &it.content else { panic!() };
     assert_eq!(q.questions.len(), 2, "both questions are exposed, not only the first");
@@ -76,7 +105,7 @@ async fn questions_single_multi_two_and_free_text(cc: Cc) {
     )
     .await;
 
-    let s4 = rig.ask(&s.id, "ASK_ONE again").await;
+    let s4 = ask(&mut rig, &s.id, "ASK_ONE again").await;
     let free = pb::QuestionAnswer {
         question: "Strategy".into(),
         selected_labels: vec![],
@@ -96,13 +125,13 @@ async fn bash_approve_always_reject_and_race(cc: Cc) {
     let s = rig.create("", 60).await.session.unwrap();
     let work = std::path::PathBuf::from(rig.work_dir());
 
-    let s1 = rig.ask(&s.id, "BASH(touch once.txt)").await;
+    let s1 = ask(&mut rig, &s.id, "BASH(touch once.txt)").await;
     assert_eq!(state_of(&s1), S::BashApproval, "{s1:#?}");
     let it = only_interaction(&s1);
     assert_eq!(it.kind, pb::InteractionKind::Bash as i32);
     let Some(Content::Permission(p)) = &it.content else { panic!("{it:?}") };
     assert_eq!((p.tool_name.as_str(), p.command.as_str()), ("Bash", "touch once.txt"));
-    let it = only_interaction(&rig.with_options(&s.id).await);
+    let it = only_interaction(&with_options(&mut rig, &s.id).await);
     assert!(it.options.iter().any(|o| o.label == "Yes"), "{:?}", it.options);
     assert!(it.options.iter().any(|o| o.label.starts_with("No")), "{:?}", it.options);
     // Two answers race: exactly one wins; the other types nothing.
@@ -125,7 +154,7 @@ async fn bash_approve_always_reject_and_race(cc: Cc) {
 
     // Rejected before any always-allow: "always allow access to <dir>" also covers `rm` there.
     std::fs::create_dir_all(work.join("precious")).unwrap();
-    let s3 = rig.ask(&s.id, "BASH(rm -rf precious)").await;
+    let s3 = ask(&mut rig, &s.id, "BASH(rm -rf precious)").await;
     assert_eq!(state_of(&s3), S::BashApproval, "{s3:#?}");
     let it = only_interaction(&s3);
     let r = rig
@@ -146,7 +175,7 @@ async fn bash_approve_always_reject_and_race(cc: Cc) {
         rig.api.main_requests().iter().any(|r| r.last_user_text.contains("do not delete anything, list it instead")),
         "the model never saw the feedback"
     );
-    let s2 = rig.ask(&s.id, "BASH(touch always.txt)").await;
+    let s2 = ask(&mut rig, &s.id, "BASH(touch always.txt)").await;
     let it = only_interaction(&s2);
     let r = rig
         .client
@@ -171,7 +200,7 @@ async fn write_and_edit_approval(cc: Cc) {
     let mut rig = Rig::start(cc).await;
     let s = rig.create("", 60).await.session.unwrap();
     let work = std::path::PathBuf::from(rig.work_dir());
-    let s1 = rig.ask(&s.id, "WRITE(notes.txt:alpha)").await;
+    let s1 = ask(&mut rig, &s.id, "WRITE(notes.txt:alpha)").await;
     assert_eq!(state_of(&s1), S::PermissionPrompt, "{s1:#?}");
     let it = only_interaction(&s1);
     let Some(Content::Permission(p)) = &it.content else { panic!() };
@@ -192,7 +221,7 @@ async fn write_and_edit_approval(cc: Cc) {
     assert_eq!(state_of(r.session.as_ref().unwrap()), S::Idle);
     assert!(std::fs::read_to_string(work.join("notes.txt")).unwrap().contains("alpha"));
 
-    let s2 = rig.ask(&s.id, "EDIT(notes.txt:alpha->beta)").await;
+    let s2 = ask(&mut rig, &s.id, "EDIT(notes.txt:alpha->beta)").await;
     assert_eq!(state_of(&s2), S::PermissionPrompt, "{s2:#?}");
     let it = only_interaction(&s2);
     let Some(Content::Permission(p)) = &it.content else { panic!() };
@@ -217,7 +246,7 @@ async fn plan_reject_with_feedback_then_approve(cc: Cc) {
     req.permission_mode = "plan".into();
     req.wait = Some(wait(60, &[]));
     let s = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
-    let s1 = rig.ask(&s.id, "PLAN").await;
+    let s1 = ask(&mut rig, &s.id, "PLAN").await;
     assert_eq!(state_of(&s1), S::PlanMode, "{s1:#?}\n{}", rig.screen(&s.id).await);
     let it = only_interaction(&s1);
     let Some(Content::Plan(p)) = &it.content else { panic!("{it:?}") };
@@ -238,7 +267,7 @@ async fn plan_reject_with_feedback_then_approve(cc: Cc) {
     let s2 = if state_of(r.session.as_ref().unwrap()) == S::PlanMode {
         r.session.unwrap()
     } else {
-        rig.ask(&s.id, "PLAN").await
+        ask(&mut rig, &s.id, "PLAN").await
     };
     assert_eq!(state_of(&s2), S::PlanMode, "{s2:#?}");
     let it = only_interaction(&s2);
@@ -270,7 +299,7 @@ async fn plan_approve_with_auto_mode(cc: Cc) {
     req.permission_mode = "plan".into();
     req.wait = Some(wait(60, &[]));
     let s = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
-    let s1 = rig.ask(&s.id, "PLAN").await;
+    let s1 = ask(&mut rig, &s.id, "PLAN").await;
     assert_eq!(state_of(&s1), S::PlanMode);
     let it = only_interaction(&s1);
     rig.client
@@ -341,7 +370,7 @@ async fn api_error_retries_then_final_error(cc: Cc) {
     req.env.insert("CLAUDE_CODE_MAX_RETRIES".into(), "2".into());
     req.wait = Some(wait(60, &[]));
     let s = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
-    let s1 = rig.ask(&s.id, "ERROR(500) please fail").await;
+    let s1 = ask(&mut rig, &s.id, "ERROR(500) please fail").await;
     assert_eq!(state_of(&s1), S::Error, "{s1:#?}\n{}", rig.screen(&s.id).await);
     assert!(s1.error_message.contains("500"), "{:?}", s1.error_message);
     let seen: Vec<_> = rig.events(&s.id).await.iter().map(|e| S::try_from(e.state).unwrap()).collect();
@@ -353,7 +382,7 @@ async fn api_error_retries_then_final_error(cc: Cc) {
     let script =
         aegis::fakeapi::Script::from_json(r#"{"rules":[{"match":"now answer normally","text":"recovered"}]}"#).unwrap();
     rig.api.set_script(script);
-    let s2 = rig.ask(&s.id, "now answer normally").await;
+    let s2 = ask(&mut rig, &s.id, "now answer normally").await;
     assert_eq!(state_of(&s2), S::Idle);
     assert!(s2.error_message.is_empty());
 }
@@ -362,7 +391,7 @@ per_cc!(api_error_retries_then_final_error);
 async fn interrupt_during_pending_permission(cc: Cc) {
     let mut rig = Rig::start(cc).await;
     let s = rig.create("", 60).await.session.unwrap();
-    let s1 = rig.ask(&s.id, "BASH(touch never.txt)").await;
+    let s1 = ask(&mut rig, &s.id, "BASH(touch never.txt)").await;
     assert_eq!(state_of(&s1), S::BashApproval);
     let it = only_interaction(&s1);
     let r = rig

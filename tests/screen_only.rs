@@ -7,6 +7,34 @@ use common::{state_of, wait, Cc, Rig};
 use pb::pending_interaction::Content;
 use pb::SessionState as S;
 
+async fn send(rig: &mut Rig, id: &str, text: &str) -> pb::Session {
+    let r = rig
+        .client
+        .send_message(pb::SendMessageRequest {
+            session_id: id.into(),
+            text: text.into(),
+            wait: Some(wait(60, &[])),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("send {text:?}: {e:?}"))
+        .into_inner();
+    assert!(r.wait_result.unwrap().satisfied, "no stable state after {text:?}\n{}", rig.server_log());
+    r.session.unwrap()
+}
+
+/// The session once its dialog's options are drawn and parsed.
+async fn with_options(rig: &mut Rig, id: &str) -> pb::Session {
+    for _ in 0..100 {
+        let s = rig.get(id).await;
+        if s.pending_interactions.first().is_some_and(|i| !i.options.is_empty()) {
+            return s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("options never parsed: {:#?}\n{}", rig.get(id).await, rig.screen(id).await)
+}
+
 async fn approve(rig: &mut Rig, s: &pb::Session, plan_mode: pb::PlanApprovalMode) -> pb::ApprovePermissionResponse {
     let it = &s.pending_interactions[0];
     rig.client
@@ -38,9 +66,9 @@ async fn every_dialog_is_answerable_without_hooks(cc: Cc) {
     assert_eq!(state_of(&s), S::Idle, "{s:#?}");
 
     // Bash: the command comes from the screen; approved by keys.
-    let b = rig.ask(&s.id, "BASH(touch screen-only.txt)").await;
+    let b = send(&mut rig, &s.id, "BASH(touch screen-only.txt)").await;
     assert_eq!(state_of(&b), S::BashApproval, "{b:#?}\n{}", rig.screen(&s.id).await);
-    let b = rig.with_options(&s.id).await;
+    let b = with_options(&mut rig, &s.id).await;
     let Some(Content::Permission(p)) = &b.pending_interactions[0].content else { panic!("{b:#?}") };
     assert!(p.command.contains("touch screen-only.txt"), "{p:?}");
     let r = approve(&mut rig, &b, pb::PlanApprovalMode::Unspecified).await;
@@ -49,9 +77,9 @@ async fn every_dialog_is_answerable_without_hooks(cc: Cc) {
     assert!(work.join("screen-only.txt").exists(), "the approved command did not run");
 
     // Write: the file path comes from the screen; rejected by keys.
-    let w = rig.ask(&s.id, "WRITE(not-written.txt:gamma)").await;
+    let w = send(&mut rig, &s.id, "WRITE(not-written.txt:gamma)").await;
     assert_eq!(state_of(&w), S::PermissionPrompt, "{w:#?}\n{}", rig.screen(&s.id).await);
-    let w = rig.with_options(&s.id).await;
+    let w = with_options(&mut rig, &s.id).await;
     let Some(Content::Permission(p)) = &w.pending_interactions[0].content else { panic!("{w:#?}") };
     assert!(p.file_path.ends_with("not-written.txt") || p.content.contains("gamma"), "{p:?}");
     let r = rig
@@ -69,9 +97,9 @@ async fn every_dialog_is_answerable_without_hooks(cc: Cc) {
     assert!(!work.join("not-written.txt").exists(), "a rejected write happened");
 
     // Question: text and options from the screen; answered by keys.
-    let q = rig.ask(&s.id, "ASK_ONE").await;
+    let q = send(&mut rig, &s.id, "ASK_ONE").await;
     assert_eq!(state_of(&q), S::AskQuestion, "{q:#?}\n{}", rig.screen(&s.id).await);
-    let q = rig.with_options(&s.id).await;
+    let q = with_options(&mut rig, &s.id).await;
     let it = q.pending_interactions[0].clone();
     let Some(Content::Question(qc)) = &it.content else { panic!("{it:?}") };
     assert_eq!(qc.questions[0].question, "Which recovery strategy?", "{qc:?}");
@@ -111,12 +139,12 @@ async fn every_dialog_is_answerable_without_hooks(cc: Cc) {
     req.wait = Some(wait(60, &[]));
     let t = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
     assert_eq!(state_of(&t), S::TrustPrompt, "{t:#?}");
-    let t = rig.with_options(&t.id).await;
+    let t = with_options(&mut rig, &t.id).await;
     let r = approve(&mut rig, &t, pb::PlanApprovalMode::Unspecified).await;
     assert_eq!(state_of(r.session.as_ref().unwrap()), S::Idle, "{r:#?}");
-    let p = rig.ask(&t.id, "PLAN").await;
+    let p = send(&mut rig, &t.id, "PLAN").await;
     assert_eq!(state_of(&p), S::PlanMode, "{p:#?}\n{}", rig.screen(&t.id).await);
-    let p = rig.with_options(&t.id).await;
+    let p = with_options(&mut rig, &t.id).await;
     let Some(Content::Plan(plan)) = &p.pending_interactions[0].content else { panic!("{p:#?}") };
     assert!(plan.plan.contains("Plan"), "{plan:?}");
     let r = approve(&mut rig, &p, pb::PlanApprovalMode::Manual).await;

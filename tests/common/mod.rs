@@ -320,36 +320,6 @@ impl Rig {
             .into_inner()
     }
 
-    /// Sends a prompt and waits for the first stable state of its turn.
-    pub async fn ask(&mut self, id: &str, text: &str) -> pb::Session {
-        let r = self
-            .client
-            .send_message(pb::SendMessageRequest {
-                session_id: id.into(),
-                text: text.into(),
-                wait: Some(wait(60, &[])),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("send {text:?}: {e:?}"))
-            .into_inner();
-        assert!(r.wait_result.unwrap().satisfied, "no stable state after {text:?}\n{}", self.server_log());
-        r.session.unwrap()
-    }
-
-    /// The session once its dialog's options are drawn and parsed (2.1.330 draws a dialog ~0.5 s after
-    /// its hook).
-    pub async fn with_options(&mut self, id: &str) -> pb::Session {
-        for _ in 0..100 {
-            let s = self.get(id).await;
-            if s.pending_interactions.first().is_some_and(|i| !i.options.is_empty()) {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("options never parsed: {:#?}\n{}", self.get(id).await, self.screen(id).await)
-    }
-
     /// All events of a session from revision 1, read through WatchSession until a heartbeat shows we
     /// are caught up.
     pub async fn events(&mut self, id: &str) -> Vec<pb::SessionEvent> {
