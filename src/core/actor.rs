@@ -155,6 +155,7 @@ impl Actor {
                     // interaction is over now (the hint holds against the stale frame).
                     self.waiting = None;
                     self.fuser.hint(State::Working, Evidence::api("answered through the held hook"));
+                    self.fuser.answered_through_hook(now_ms());
                     self.reevaluate().await;
                 }
                 let _ = reply.send(answered);
@@ -587,7 +588,7 @@ impl Actor {
         if v.state == State::Error && v.error_message.is_empty() {
             v.error_message = self.error_text.clone();
         }
-        if let Some(end) = self.fuser.grace_end().filter(|e| *e > now) {
+        if let Some(end) = self.fuser.next_deadline(now) {
             let at = tokio::time::Instant::now() + Duration::from_millis((end - now) as u64 + 5);
             self.grace_timer = Some(at);
         }

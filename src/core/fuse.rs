@@ -14,6 +14,12 @@ use crate::model::{Evidence, Millis, State};
 /// How long a push hint beats a newer screen of another family.
 pub const HINT_GRACE_MS: Millis = 1500;
 
+/// How long after an answer through the held hook a dialog frame counts as the answered dialog drawn
+/// late. Under load CC redraws seconds after it took the decision (seen: > 1.5 s at load 17 on 2
+/// cores, 2.1.332), and the stale frame must not turn back into a pending interaction. Bounded, so a
+/// dialog CC really keeps showing surfaces again.
+pub const ANSWERED_DIALOG_MS: Millis = 10_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub state: State,
@@ -60,6 +66,8 @@ pub struct Fuser {
     exit: Option<Evidence>,
     /// CC reached its input box or a dialog at least once.
     started: bool,
+    /// When an answer went to CC through its held hook, until CC's screen left the waiting family.
+    answered_at: Option<Millis>,
 }
 
 /// The state a screen shows on its own, with the pending tool kind used to split permission dialogs.
@@ -116,6 +124,15 @@ impl Fuser {
         if !matches!(obs.state, ScreenState::Blank | ScreenState::Unknown) {
             self.started = true;
         }
+        // Once CC shows it moved on (working, its input box, exit), a later dialog is a new one. The
+        // pending phase ("Waiting for permission…") comes before a dialog and does not count.
+        let moved_on = matches!(
+            obs.state,
+            ScreenState::Working | ScreenState::Idle | ScreenState::ExitPending | ScreenState::Exited
+        );
+        if moved_on && self.answered_at.is_some_and(|t| at > t) {
+            self.answered_at = None;
+        }
         self.screen = Some((obs, at));
     }
 
@@ -124,7 +141,22 @@ impl Fuser {
         if family(state) != Family::Starting {
             self.started = true;
         }
+        if family(state) == Family::Waiting {
+            // A new PermissionRequest: whatever dialog shows now is not the answered one.
+            self.answered_at = None;
+        }
         self.hint = Some(Hint { state, evidence });
+    }
+
+    /// Aegis answered the pending dialog through CC's held hook at `at`: CC has the decision, so a
+    /// dialog frame until CC's screen moves on is the answered one, drawn late (see
+    /// [`ANSWERED_DIALOG_MS`]).
+    pub fn answered_through_hook(&mut self, at: Millis) {
+        self.answered_at = Some(at);
+    }
+
+    fn answered_recently(&self, now: Millis) -> bool {
+        self.answered_at.is_some_and(|t| now - t < ANSWERED_DIALOG_MS)
     }
 
     /// The state of the current push hint, if any.
@@ -153,6 +185,13 @@ impl Fuser {
         self.hint.as_ref().map(|h| h.evidence.at + HINT_GRACE_MS)
     }
 
+    /// The next moment after `now` at which the verdict can change with no new signal: a hint's grace
+    /// or the answered-dialog window ending.
+    pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
+        let answered = self.answered_at.map(|t| t + ANSWERED_DIALOG_MS);
+        [self.grace_end(), answered].into_iter().flatten().filter(|e| *e > now).min()
+    }
+
     pub fn verdict(&self, now: Millis) -> Verdict {
         if let Some(ev) = &self.exit {
             return Verdict { state: State::Exited, evidence: ev.clone(), error_message: String::new() };
@@ -172,6 +211,8 @@ impl Fuser {
                 (s, ev, msg, *at)
             })
         });
+        // The dialog Aegis just answered through the hook, still drawn: CC has moved on already.
+        let screen = screen.filter(|(s, ..)| !(family(*s) == Family::Waiting && self.answered_recently(now)));
         match (screen, &self.hint) {
             (None, None) => {
                 Verdict { state: State::Starting, evidence: Evidence::default(), error_message: String::new() }
@@ -251,6 +292,40 @@ mod tests {
         let v = f.verdict(150);
         // error-500-final shows the retry line on the last attempt: working family vs ready hint.
         assert!(matches!(v.state, State::Idle | State::RateLimited), "{v:?}");
+    }
+
+    #[test]
+    fn an_answered_dialog_drawn_late_is_not_pending_again() {
+        let dialog = fixture("cc-2.1.197/perm-bash-80x24.txt");
+        assert_eq!(screen_state(&dialog, true), Some(State::BashApproval));
+        let answered = |at| Evidence { at, ..Evidence::api("answered through the held hook") };
+        let mut f = Fuser::default();
+        f.observe_screen(dialog.clone(), 100);
+        f.hint(State::BashApproval, Evidence::hook("PermissionRequest", 90));
+        assert_eq!(f.verdict(100).state, State::BashApproval);
+        f.hint(State::Working, answered(200));
+        f.answered_through_hook(200);
+        // CC under load still draws the dialog well after the hint's grace.
+        f.observe_screen(dialog.clone(), 2500);
+        assert_eq!(f.verdict(3000).state, State::Working);
+        assert_eq!(f.next_deadline(3000), Some(200 + ANSWERED_DIALOG_MS));
+        // A dialog CC keeps showing that long surfaces again.
+        assert_eq!(f.verdict(200 + ANSWERED_DIALOG_MS).state, State::BashApproval);
+
+        // Once the screen moved on, the next dialog is a new one even without a hook.
+        let mut f = Fuser::default();
+        f.hint(State::Working, answered(200));
+        f.answered_through_hook(200);
+        f.observe_screen(fixture("cc-2.1.197/idle-fresh-80x24.txt"), 300);
+        f.observe_screen(dialog.clone(), 5000);
+        assert_eq!(f.verdict(5000).state, State::BashApproval);
+
+        // A new PermissionRequest ends the window at once.
+        let mut f = Fuser::default();
+        f.answered_through_hook(200);
+        f.hint(State::BashApproval, Evidence::hook("PermissionRequest", 400));
+        f.observe_screen(dialog, 500);
+        assert_eq!(f.verdict(500).state, State::BashApproval);
     }
 
     #[test]
