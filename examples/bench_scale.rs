@@ -2,7 +2,11 @@
 //! (`bench/fake-claude`, real CC costs hundreds of MB per process), driven over gRPC.
 //!
 //! Measures, with baselines from the same run:
-//!   - CreateSession(wait IDLE) latency, sequential;
+//!   - BatchCreateSessions of all N sessions (wait IDLE) in one call, against N fakes started at once
+//!     on ptys by the bench itself (the fake's own start, no Aegis, no tmux);
+//!   - CreateSession(wait IDLE) latency, sequential (`--seq-creates` extra sessions, deleted after);
+//!   - state change → event at every one of `--watchers` WatchEvents streams while all N sessions
+//!     turn at once (latency from the event's own time, stamped by the server when the state changed);
 //!   - SendMessage(wait IDLE) round trip, one session at a time and all N at once, against the
 //!     fake's own scripted turn length;
 //!   - server RSS with 0 and N sessions;
@@ -11,12 +15,14 @@
 //!     `tmux capture-pane` poller over the same N panes (what a polling design pays).
 //!
 //! Run (after `cargo build --release`):
-//!   cargo run --release --example bench_scale -- [--sessions 50] [--idle-secs 10] [--poll-secs 5]
-//!       [--poll-hz 1] [--sends 10] [--work-ms 1000] [--aegis PATH] [--fake PATH] [--keep]
+//!   cargo run --release --example bench_scale -- [--sessions 200] [--watchers 1000] [--seq-creates 10]
+//!       [--idle-secs 10] [--poll-secs 5] [--poll-hz 1] [--sends 10] [--work-ms 1000] [--aegis PATH]
+//!       [--fake PATH] [--keep]
 use aegis::detect::classify;
 use aegis::proto::v1::session_service_client::SessionServiceClient;
 use aegis::proto::v1::{
-    CreateSessionRequest, DeleteSessionRequest, EvidenceSource, SendMessageRequest, SessionState, WaitOptions,
+    watch_events_response, BatchCreateSessionsRequest, CreateSessionRequest, DeleteSessionRequest, EvidenceSource,
+    SendMessageRequest, SessionState, WaitOptions, WatchEventsRequest,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,6 +35,8 @@ type Client = SessionServiceClient<Channel>;
 
 struct Opts {
     sessions: usize,
+    watchers: usize,
+    seq_creates: usize,
     idle_secs: f64,
     poll_secs: f64,
     poll_hz: f64,
@@ -51,7 +59,9 @@ fn opts() -> Opts {
         .and_then(|p| p.parent()?.parent().map(|d| d.join("aegis")))
         .unwrap_or_else(|| PathBuf::from("aegis"));
     Opts {
-        sessions: num("--sessions", 50.0) as usize,
+        sessions: num("--sessions", 200.0) as usize,
+        watchers: num("--watchers", 1000.0) as usize,
+        seq_creates: num("--seq-creates", 10.0) as usize,
         idle_secs: num("--idle-secs", 10.0),
         poll_secs: num("--poll-secs", 5.0),
         poll_hz: num("--poll-hz", 1.0),
@@ -309,6 +319,10 @@ async fn main() -> anyhow::Result<()> {
         .arg(&o.fake)
         .arg("--claude-config-dir")
         .arg(&cfg)
+        .arg("--max-sessions")
+        .arg((o.sessions + o.seq_creates + 8).to_string())
+        .arg("--max-watchers")
+        .arg((o.watchers + 24).to_string())
         .env("AEGIS_BENCH_TMUX_LOG", &log)
         .env("AEGIS_BENCH_REAL_TMUX", &real_tmux)
         .env("AEGIS_LOG", "warn")
@@ -340,18 +354,54 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("idle window, 0 sessions ({} s)…", o.idle_secs);
     let idle0 = idle_window(&env, o.idle_secs).await;
 
-    // --- create N sessions, sequentially ------------------------------------------------------
-    eprintln!("creating {} sessions…", o.sessions);
+    // --- baseline: the fake's own start, N at once, no Aegis and no tmux --------------------------
+    eprintln!("baseline: starting {} fakes at once on ptys…", o.sessions);
+    let fake_start = fake_start_baseline(&o.fake, o.sessions, &dir.join("fake-baseline"), o.work_ms)?;
+
+    // --- create N sessions in one BatchCreateSessions ----------------------------------------------
+    eprintln!("creating {} sessions in one BatchCreateSessions…", o.sessions);
     let calls0 = lines_in(&log);
     let cpu0 = threads(aegis_pid);
-    let mut create_ms = Vec::new();
     let mut ids = Vec::new();
     let mut failures: Vec<String> = Vec::new();
+    let batch = BatchCreateSessionsRequest {
+        requests: (0..o.sessions)
+            .map(|i| CreateSessionRequest {
+                work_dir: work.to_string_lossy().into_owned(),
+                name: format!("bench-{i}"),
+                env: [("FAKE_CC_WORK_MS".to_string(), o.work_ms.to_string())].into(),
+                wait: wait_idle(120),
+                ..Default::default()
+            })
+            .collect(),
+    };
     let wall = Instant::now();
-    for i in 0..o.sessions {
+    let results = client.batch_create_sessions(batch).await?.into_inner().results;
+    let batch_wall = wall.elapsed().as_secs_f64();
+    for (i, r) in results.into_iter().enumerate() {
+        use aegis::proto::v1::batch_create_result::Result as Res;
+        match r.result {
+            Some(Res::Response(r)) => {
+                let s = r.session.unwrap_or_default();
+                if !(r.wait_result.is_some_and(|w| w.satisfied) && s.state == SessionState::Idle as i32) {
+                    failures.push(format!("batch create {i}: ended in state {:?}", SessionState::try_from(s.state)));
+                }
+                ids.push(s.id);
+            }
+            Some(Res::Error(e)) => failures.push(format!("batch create {i}: {} ({})", e.message, e.reason)),
+            None => failures.push(format!("batch create {i}: empty result")),
+        }
+    }
+    let create_cpu = thread_delta(&cpu0, &threads(aegis_pid)).0;
+    let create_calls = log_counts(&log, calls0);
+
+    // --- CreateSession latency, one at a time (extra sessions, deleted right after) ----------------
+    eprintln!("{} sequential creates…", o.seq_creates);
+    let mut create_ms = Vec::new();
+    for i in 0..o.seq_creates {
         let req = CreateSessionRequest {
             work_dir: work.to_string_lossy().into_owned(),
-            name: format!("bench-{i}"),
+            name: format!("bench-seq-{i}"),
             env: [("FAKE_CC_WORK_MS".to_string(), o.work_ms.to_string())].into(),
             wait: wait_idle(30),
             ..Default::default()
@@ -366,14 +416,11 @@ async fn main() -> anyhow::Result<()> {
                 } else {
                     failures.push(format!("create {i}: ended in state {:?}", SessionState::try_from(s.state)));
                 }
-                ids.push(s.id);
+                let _ = client.delete_session(DeleteSessionRequest { session_id: s.id, ..Default::default() }).await;
             }
             Err(e) => failures.push(format!("create {i}: {e}")),
         }
     }
-    let create_wall = wall.elapsed().as_secs_f64();
-    let create_cpu = thread_delta(&cpu0, &threads(aegis_pid)).0;
-    let create_calls = log_counts(&log, calls0);
 
     // --- N sessions idle ----------------------------------------------------------------------
     env.discover();
@@ -418,6 +465,10 @@ async fn main() -> anyhow::Result<()> {
     let p2 = env.probe();
     let seq_sends = seq.len().max(1);
 
+    eprintln!("connecting {} WatchEvents watchers…", o.watchers);
+    let (stop_watch, watchers) = start_watchers(&addr, o.watchers).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await; // every stream subscribed
+    let rss_watch = status_kb(aegis_pid, "VmRSS:");
     let wall = Instant::now();
     let futs = ids.iter().map(|id| {
         let mut c = client.clone();
@@ -438,6 +489,20 @@ async fn main() -> anyhow::Result<()> {
     }
     let conc_wall = wall.elapsed().as_secs_f64();
     let p3 = env.probe();
+    tokio::time::sleep(Duration::from_millis(500)).await; // the last events reach every watcher
+    let _ = stop_watch.send(true);
+    let mut fan = Vec::new();
+    let mut per_watcher = Vec::new();
+    for w in watchers {
+        match w.await {
+            Ok(Ok(lat)) => {
+                per_watcher.push(lat.len());
+                fan.extend(lat);
+            }
+            Ok(Err(e)) => failures.push(format!("watcher: {e}")),
+            Err(e) => failures.push(format!("watcher task: {e}")),
+        }
+    }
     let seq_cpu = (thread_delta(&p1.aegis, &p2.aegis).0, thread_delta(&p1.tmux, &p2.tmux).0);
     let conc_cpu = (thread_delta(&p2.aegis, &p3.aegis).0, thread_delta(&p2.tmux, &p3.tmux).0);
     let aegis_hwm = status_kb(aegis_pid, "VmHWM:");
@@ -463,10 +528,11 @@ async fn main() -> anyhow::Result<()> {
     let row = |m: &str, v: String, b: String| println!("{m:<44} {v:<52} {b}");
     row("server start → listening", format!("{startup_ms:.0} ms"), String::new());
     row(
-        "CreateSession(wait IDLE), sequential",
-        dist(&create_ms),
-        format!("{n} sessions in {create_wall:.1} s ({:.1}/s)", n as f64 / create_wall),
+        &format!("BatchCreateSessions of {n} (wait IDLE)"),
+        format!("{batch_wall:.2} s for {n} sessions ({:.0}/s)", n as f64 / batch_wall),
+        format!("{n} fakes started at once on ptys: {fake_start:.2} s → Aegis adds {:+.2} s", batch_wall - fake_start),
     );
+    row("CreateSession(wait IDLE), sequential", dist(&create_ms), format!("{} creates", create_ms.len()));
     row(
         "SendMessage(wait IDLE), 1 session",
         dist(&seq),
@@ -488,6 +554,22 @@ async fn main() -> anyhow::Result<()> {
         ),
     );
     row("  of which: call → delivery confirmed", dist(&conc_deliver), String::new());
+    fan.sort_by(|a, b| a.total_cmp(b));
+    row(
+        &format!("state change → event, {} watchers", per_watcher.len()),
+        if fan.is_empty() {
+            "n/a".into()
+        } else {
+            format!("p50 {:.1} ms · p99 {:.1} ms · max {:.1} ms", pct(&fan, 0.5), pct(&fan, 0.99), pct(&fan, 1.0))
+        },
+        format!(
+            "{} deliveries; events per watcher min {} max {} (the {n} turns at once); RSS with watchers {}",
+            fan.len(),
+            per_watcher.iter().min().unwrap_or(&0),
+            per_watcher.iter().max().unwrap_or(&0),
+            mib(rss_watch)
+        ),
+    );
     row(
         "server RSS (VmRSS)",
         format!("{} with {n} sessions", mib(rss_n)),
@@ -580,7 +662,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "(server and tmux CPU: /proc/<pid>/task/*/schedstat, ns; fakes and poller: /proc/<pid>/stat, 10 ms ticks; \
+        "(event latency: receipt at the watcher minus the event's server timestamp (ms resolution); \
+         server and tmux CPU: /proc/<pid>/task/*/schedstat, ns; fakes and poller: /proc/<pid>/stat, 10 ms ticks; \
          wake-ups: context switches of the server's threads)"
     );
     Ok(())
@@ -696,4 +779,99 @@ fn remove_tmux_socket(name: &str) {
     if let Some(uid) = uid {
         let _ = std::fs::remove_file(base.join(format!("tmux-{uid}")).join(name));
     }
+}
+
+/// `n` WatchEvents streams (only new events) over 20 connections. Each records, per event, its
+/// receipt time minus the event's time (when the server saw the state change), until `stop`.
+async fn start_watchers(
+    addr: &str,
+    n: usize,
+) -> anyhow::Result<(tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<anyhow::Result<Vec<f64>>>>)> {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut conns = Vec::new();
+    for _ in 0..20.min(n.max(1)) {
+        conns.push(Client::connect(format!("http://{addr}")).await?);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let mut c = conns[i % conns.len()].clone();
+        let mut stop = stop_rx.clone();
+        let mut stream = c.watch_events(WatchEventsRequest::default()).await?.into_inner();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                tokio::select! {
+                    m = stream.message() => match m? {
+                        Some(r) => {
+                            if let Some(watch_events_response::Item::Event(e)) = r.item {
+                                let t = e.time.unwrap_or_default();
+                                let at = t.seconds as f64 * 1000.0 + t.nanos as f64 / 1e6;
+                                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0;
+                                lat.push(now - at);
+                            }
+                        }
+                        None => anyhow::bail!("watch stream ended"),
+                    },
+                    _ = stop.changed() => return Ok(lat),
+                }
+            }
+        }));
+    }
+    Ok((stop, tasks))
+}
+
+/// Seconds until `n` fakes, started at once by the bench on their own ptys (no tmux, no Aegis), have
+/// all drawn their idle screen: the fake's own start cost on this machine under the same parallelism.
+fn fake_start_baseline(fake: &Path, n: usize, config: &Path, work_ms: u64) -> anyhow::Result<f64> {
+    use std::io::Read as _;
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    std::fs::create_dir_all(config)?;
+    let start = Instant::now();
+    let mut kids = Vec::new();
+    let mut readers = Vec::new();
+    for _ in 0..n {
+        let (mut master, mut slave) = (0, 0);
+        let ws = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: openpty writes two fds we then own; no other pointer is kept.
+        let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        anyhow::ensure!(rc == 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both fds were just returned by openpty and are owned here only.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let child = std::process::Command::new(fake)
+            .args(["--session-id", &format!("baseline-{}", kids.len()), "--settings", "{}"])
+            .env("CLAUDE_CONFIG_DIR", config)
+            .env("FAKE_CC_WORK_MS", work_ms.to_string())
+            .stdin(Stdio::from(slave.try_clone()?))
+            .stdout(Stdio::from(slave.try_clone()?))
+            .stderr(Stdio::from(slave))
+            .spawn()?;
+        kids.push(child);
+        readers.push(std::thread::spawn(move || {
+            let mut f = std::fs::File::from(master);
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The idle frame ends with CC's footer.
+            while !String::from_utf8_lossy(&seen).contains("for shortcuts") {
+                match f.read(&mut buf) {
+                    Ok(0) | Err(_) => return None,
+                    Ok(k) => seen.extend_from_slice(&buf[..k]),
+                }
+            }
+            Some(Instant::now())
+        }));
+    }
+    let mut last = start;
+    let mut ok = 0;
+    for r in readers {
+        if let Ok(Some(t)) = r.join() {
+            last = last.max(t);
+            ok += 1;
+        }
+    }
+    for mut k in kids {
+        let _ = k.kill();
+        let _ = k.wait();
+    }
+    anyhow::ensure!(ok == n, "only {ok} of {n} baseline fakes drew their idle screen");
+    Ok((last - start).as_secs_f64())
 }

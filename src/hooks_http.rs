@@ -7,6 +7,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::post,
+    serve::ListenerExt as _,
     Json, Router,
 };
 use std::net::SocketAddr;
@@ -51,6 +52,12 @@ pub async fn start(
         .layer(DefaultBodyLimit::max(MAX_HOOK_BODY))
         .with_state(mgr);
     tokio::spawn(async move {
+        // TCP_NODELAY: a hook's small answer must not wait for CC's delayed ACK (Nagle, ~40 ms).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on a hook connection");
+            }
+        });
         let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     });
     Ok(addr)

@@ -88,6 +88,10 @@ struct ServeArgs {
     /// Concurrent watch streams at most; beyond is RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS).
     #[arg(long, env = "AEGIS_MAX_WATCHERS", default_value_t = aegis::api::service::Caps::DEFAULT_MAX_WATCHERS)]
     max_watchers: usize,
+    /// TCP_NODELAY on accepted gRPC connections. Hidden: `false` exists only as the RPC benchmark's
+    /// baseline (examples/bench_rpc.rs), to show the delayed-ACK stall it removes.
+    #[arg(long, hide = true, default_value_t = true, action = clap::ArgAction::Set)]
+    tcp_nodelay: bool,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -146,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 max_sessions: a.max_sessions,
                 max_watchers: a.max_watchers,
+                tcp_nodelay: a.tcp_nodelay,
             };
             serve(cfg, termination()).await
         }

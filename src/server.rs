@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub max_sessions: usize,
     /// Concurrent watch streams at most (WatchSession/WatchEvents beyond are RESOURCE_EXHAUSTED).
     pub max_watchers: usize,
+    /// TCP_NODELAY on accepted gRPC connections (always, except as a benchmark baseline).
+    pub tcp_nodelay: bool,
 }
 
 /// Finds a program on PATH (tmux windows exec it directly, without a shell).
@@ -269,7 +271,10 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     // The one line on stdout: tests and scripts read the bound address from it.
     println!("listening {addr}");
     tracing::info!(%addr, %hook_addr, "aegis serving");
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // TCP_NODELAY on every accepted socket: `serve_with_incoming_shutdown` ignores the builder's
+    // `tcp_nodelay`, and with Nagle on, a small unary response waits for the client's delayed ACK
+    // (~40 ms on Linux loopback). TcpIncoming sets it per accepted connection.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(cfg.tcp_nodelay));
     let h2 = health.clone();
     tonic::transport::Server::builder()
         .add_service(health_service)

@@ -34,8 +34,6 @@ pub struct Caps {
     pub max_sessions: usize,
     pub max_watchers: usize,
     watchers: Arc<tokio::sync::Semaphore>,
-    /// Serializes the count-then-create of CreateSession so concurrent creates cannot overshoot.
-    creating: tokio::sync::Mutex<()>,
 }
 
 impl Caps {
@@ -43,12 +41,7 @@ impl Caps {
     pub const DEFAULT_MAX_WATCHERS: usize = 1024;
 
     pub fn new(max_sessions: usize, max_watchers: usize) -> Caps {
-        Caps {
-            max_sessions,
-            max_watchers,
-            watchers: Arc::new(tokio::sync::Semaphore::new(max_watchers)),
-            creating: tokio::sync::Mutex::new(()),
-        }
+        Caps { max_sessions, max_watchers, watchers: Arc::new(tokio::sync::Semaphore::new(max_watchers)) }
     }
 
     /// A watch stream's slot, held for the stream's life.
@@ -67,6 +60,10 @@ impl Default for Caps {
 }
 
 type R<T> = Result<Response<T>, Status>;
+
+/// Creates per BatchCreateSessions at most: a fleet of a few hundred in one call (the creates run at
+/// once), while one request still cannot ask for an unbounded number of CC processes.
+pub const MAX_BATCH: usize = 256;
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 const MAX_WAIT: Duration = Duration::from_secs(600);
@@ -324,14 +321,8 @@ impl Service {
                 })
                 .unwrap_or_default(),
             id: Some(id),
+            max_live: Some(self.caps.max_sessions),
         };
-        let _one_at_a_time = self.caps.creating.lock().await;
-        let (_, live, _) = self.mgr.counts();
-        let max = self.caps.max_sessions;
-        if live as usize >= max {
-            let msg = format!("at most {max} live sessions (--max-sessions); delete one first");
-            return Err(quota_exhausted("TOO_MANY_SESSIONS", "sessions", msg, max));
-        }
         self.mgr.create(params).await.map_err(to_status)
     }
 }
@@ -349,23 +340,30 @@ impl SessionService for Service {
         req: Request<pb::BatchCreateSessionsRequest>,
     ) -> R<pb::BatchCreateSessionsResponse> {
         let (meta, ext, r) = req.into_parts();
-        if r.requests.len() > 50 {
-            return Err(invalid("requests", "BATCH_TOO_LARGE", "at most 50 creates per batch"));
+        if r.requests.len() > MAX_BATCH {
+            let msg = format!("at most {MAX_BATCH} creates per batch");
+            return Err(invalid("requests", "BATCH_TOO_LARGE", msg));
         }
         let shadow = Request::from_parts(meta, ext, ());
-        let mut results = Vec::with_capacity(r.requests.len());
-        for one in r.requests {
-            use pb::batch_create_result::Result as Res;
-            let res = match self.create_one(&shadow, one).await {
-                Ok(resp) => Res::Response(resp),
-                Err(st) => Res::Error(pb::BatchError {
-                    code: st.code() as i32,
-                    message: st.message().to_string(),
-                    reason: reason_of(&st),
-                }),
-            };
-            results.push(pb::BatchCreateResult { result: Some(res) });
-        }
+        // The creates run at once (their CCs start in parallel; each waits on its own); results keep
+        // the request order. The session cap is checked per create, atomically (Manager::create).
+        let creates = r.requests.into_iter().map(|one| self.create_one(&shadow, one));
+        let results = futures::future::join_all(creates)
+            .await
+            .into_iter()
+            .map(|res| {
+                use pb::batch_create_result::Result as Res;
+                let res = match res {
+                    Ok(resp) => Res::Response(resp),
+                    Err(st) => Res::Error(pb::BatchError {
+                        code: st.code() as i32,
+                        message: st.message().to_string(),
+                        reason: reason_of(&st),
+                    }),
+                };
+                pb::BatchCreateResult { result: Some(res) }
+            })
+            .collect();
         Ok(Response::new(pb::BatchCreateSessionsResponse { results }))
     }
 

@@ -29,7 +29,12 @@ pub fn to_status(e: CoreError) -> Status {
         message = message.replace(v, &truncate(v, MAX_ECHO_CHARS));
     }
     let message = truncate(&message, MAX_MESSAGE_CHARS);
+    let quota = (e.kind == ErrorKind::ResourceExhausted).then(|| metadata.get("quota").cloned()).flatten();
     let mut details = ErrorDetails::with_error_info(e.reason, DOMAIN, metadata);
+    if let Some(subject) = quota {
+        // A core quota error carries the same QuotaFailure as `quota_exhausted`.
+        details.add_quota_failure_violation(subject, message.clone());
+    }
     if let Some(field) = e.field {
         details.add_bad_request_violation(field, message.clone());
     }

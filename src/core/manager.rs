@@ -372,9 +372,9 @@ impl Manager {
         }
         let control = self.ensure_tmux().await?;
         let id = p.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // Checked again when registering (`admit`); this one keeps another session's files untouched.
         if self.sessions.read().unwrap().contains_key(&id) {
-            return Err(CoreError::new(ErrorKind::AlreadyExists, "SESSION_EXISTS", "a session with this id exists")
-                .with("session_id", &id));
+            return Err(session_exists(&id));
         }
         let secret = uuid::Uuid::new_v4().simple().to_string();
         let hook_url = format!("{}/hooks/{}/{}", self.hook_base.lock().unwrap(), id, secret);
@@ -433,8 +433,22 @@ impl Manager {
         let own_key = p.env.get("ANTHROPIC_API_KEY").cloned().or_else(|| std::env::var("ANTHROPIC_API_KEY").ok());
         *handle.own_api_key.lock().unwrap() = own_key.filter(|k| !k.is_empty());
         let handle = Arc::new(handle);
-        // Register before the window exists so no hook or output of the new CC is lost.
-        self.sessions.write().unwrap().insert(id.clone(), handle.clone());
+        // Register before the window exists so no hook or output of the new CC is lost. The quota,
+        // name and id checks and the insert are one step under the map's lock, so concurrent creates
+        // (BatchCreateSessions runs its creates at once) can neither overshoot nor share a name, and
+        // no lock is held across the tmux calls below.
+        {
+            let mut sessions = self.sessions.write().unwrap();
+            if let Err(e) = admit(&sessions, &id, &p) {
+                drop(sessions);
+                // The settings are this create's own, unless another create took the id meanwhile.
+                if let (Some(dir), false) = (settings_path.parent(), e.reason == "SESSION_EXISTS") {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                return Err(e);
+            }
+            sessions.insert(id.clone(), handle.clone());
+        }
         let window_name = format!("aegis-{}", &id[..8]);
         let spec = WindowSpec { name: window_name, cwd: work_dir.clone(), env, argv, cols, rows };
         let pane = match self.tmux.new_window(&self.cfg.tmux_session, &spec).await {
@@ -980,4 +994,34 @@ mod send_tests {
         assert_eq!(draft_fingerprint(sent), draft_fingerprint(shown));
         assert_ne!(draft_fingerprint(sent), draft_fingerprint("HOLD_ONCE a first prompt"));
     }
+}
+
+fn session_exists(id: &str) -> CoreError {
+    CoreError::new(ErrorKind::AlreadyExists, "SESSION_EXISTS", "a session with this id exists").with("session_id", id)
+}
+
+/// Whether a new session `id` may join `sessions` (see `Manager::create`).
+fn admit(sessions: &HashMap<String, Arc<SessionHandle>>, id: &str, p: &CreateParams) -> CoreResult<()> {
+    if sessions.contains_key(id) {
+        return Err(session_exists(id));
+    }
+    let live: Vec<SessionRecord> = sessions.values().map(|h| h.get()).filter(|r| r.state != State::Exited).collect();
+    if !p.name.is_empty() && live.iter().any(|r| r.name == p.name) {
+        return Err(CoreError::new(
+            ErrorKind::AlreadyExists,
+            "SESSION_NAME_TAKEN",
+            format!("a live session is already named {:?}", p.name),
+        )
+        .with("name", &p.name));
+    }
+    if let Some(max) = p.max_live.filter(|max| live.len() >= *max) {
+        return Err(CoreError::new(
+            ErrorKind::ResourceExhausted,
+            "TOO_MANY_SESSIONS",
+            format!("at most {max} live sessions (--max-sessions); delete one first"),
+        )
+        .with("quota", "sessions")
+        .with("limit", max));
+    }
+    Ok(())
 }

@@ -20,6 +20,8 @@ pub struct CreateParams {
     /// The new session's id when chosen before acting (idempotent creates record it first); else a
     /// fresh UUID.
     pub id: Option<String>,
+    /// Live sessions at most, checked atomically with the new session's registration (None = no cap).
+    pub max_live: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

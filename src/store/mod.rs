@@ -93,12 +93,33 @@ impl RequestState {
     }
 }
 
+/// How the store commits; `Default` is what `aegis serve` uses. The other settings exist for the
+/// event-log benchmark (`examples/bench_events.rs`), which measures them against each other.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Most commits per transaction (1 = one transaction per event, the pre-group-commit behaviour).
+    pub group_max: usize,
+    /// `synchronous=FULL` (fsync the WAL at every transaction) instead of `NORMAL`.
+    pub sync_full: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning { group_max: GROUP_MAX, sync_full: false }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     tx: std_mpsc::Sender<Op>,
     events: broadcast::Sender<Event>,
 }
 
+// fsync policy: WAL + synchronous=NORMAL. SQLite then syncs the WAL only at checkpoints, not at each
+// commit: a committed event survives a crash or kill -9 of the service (the write is in the kernel),
+// but an OS crash or power loss may drop the commits since the last checkpoint (the database stays
+// consistent; watchers may have seen events that are gone after reboot). FULL would sync at every
+// group commit (`Tuning::sync_full`; bench/README.md has both rates).
 const SCHEMA: &str = "
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=NORMAL;
@@ -140,9 +161,16 @@ impl Store {
     /// The database and its -wal/-shm files are 0600: SQLite gives its side files the mode of the
     /// database file, so the file is created 0600 before SQLite opens it; existing ones are chmodded.
     pub fn open(path: &Path, capacity: usize) -> anyhow::Result<Store> {
+        Store::open_tuned(path, capacity, Tuning::default())
+    }
+
+    pub fn open_tuned(path: &Path, capacity: usize, tuning: Tuning) -> anyhow::Result<Store> {
         drop(crate::private_fs::open(path)?);
         let mut conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
+        if tuning.sync_full {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
         migrate(&mut conn)?;
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut side = path.as_os_str().to_owned();
@@ -152,7 +180,9 @@ impl Store {
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(capacity);
         let publisher = events.clone();
-        std::thread::Builder::new().name("aegis-store".into()).spawn(move || run(conn, rx, publisher))?;
+        std::thread::Builder::new()
+            .name("aegis-store".into())
+            .spawn(move || run(conn, rx, publisher, tuning.group_max.max(1)))?;
         Ok(Store { tx, events })
     }
 
@@ -211,18 +241,47 @@ impl Store {
     }
 }
 
-fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::Sender<Event>) {
+/// Most commits in one group (one transaction, one WAL sync point): bounds the latency a commit adds
+/// to the ones queued behind it and the memory of a batch.
+const GROUP_MAX: usize = 512;
+
+fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::Sender<Event>, group_max: usize) {
     // Events kept per session, enforced on every commit once set by `prune` (0 = keep all).
     let mut keep = 0;
-    while let Ok(op) = rx.recv() {
+    // An op taken off the queue while gathering a commit group that is not a commit: it runs next.
+    let mut next: Option<Op> = None;
+    loop {
+        let op = match next.take() {
+            Some(op) => op,
+            None => match rx.recv() {
+                Ok(op) => op,
+                Err(_) => break,
+            },
+        };
         match op {
             Op::Commit { event, session, reply } => {
-                let result = commit(&mut conn, *event, &session, keep);
-                if let Ok(ev) = &result {
-                    // No receivers is fine; publishing happens after the commit, in commit order.
-                    let _ = publisher.send(ev.clone());
+                // Group commit: every commit already queued joins this one's transaction (no waiting
+                // for more: a lone commit goes at once). Order is kept: gathering stops at the first
+                // other op, which runs after the group.
+                let mut group = vec![(event, session, reply)];
+                while group.len() < group_max {
+                    match rx.try_recv() {
+                        Ok(Op::Commit { event, session, reply }) => group.push((event, session, reply)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                let _ = reply.send(result);
+                let results = commit_group(&mut conn, &group, keep);
+                for ((_, _, reply), result) in group.into_iter().zip(results) {
+                    if let Ok(ev) = &result {
+                        // No receivers is fine; publishing happens after the commit, in commit order.
+                        let _ = publisher.send(ev.clone());
+                    }
+                    let _ = reply.send(result);
+                }
             }
             Op::SaveSession { session, reply } => {
                 let _ = reply.send(upsert_session(&conn, &session));
@@ -314,30 +373,57 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
     }
 }
 
-fn commit(conn: &mut Connection, mut event: Event, session: &SessionRecord, keep: i64) -> anyhow::Result<Event> {
-    let tx = conn.transaction()?;
-    tx.execute(
-        "INSERT INTO events (session_id, revision, json) VALUES (?1, ?2, '')",
-        params![event.session_id, event.revision],
-    )?;
+type Pending = (Box<Event>, Box<SessionRecord>, Reply<Event>);
+
+/// Commits a group of events in one transaction, each in its own savepoint so that one failing event
+/// (say a duplicate revision) fails alone. Every result is final only once the transaction commits:
+/// if the commit itself fails, every event of the group fails (none was published).
+///
+/// Durability: WAL with `synchronous=NORMAL` (see `SCHEMA`). A committed group survives a crash of the
+/// process (the WAL is in the OS page cache); on power loss or an OS crash the last groups committed
+/// since the last WAL checkpoint sync may be lost, never corrupted (the database stays consistent).
+fn commit_group(conn: &mut Connection, group: &[Pending], keep: i64) -> Vec<anyhow::Result<Event>> {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return group.iter().map(|_| Err(anyhow::anyhow!("store: {e}"))).collect(),
+    };
+    let mut out = Vec::with_capacity(group.len());
+    for (event, session, _) in group {
+        let one = tx.savepoint().map_err(anyhow::Error::from).and_then(|sp| {
+            let ev = commit_one(&sp, (**event).clone(), session, keep)?;
+            sp.commit()?;
+            Ok(ev)
+        });
+        out.push(one);
+    }
+    if let Err(e) = tx.commit() {
+        let msg = e.to_string();
+        return out.into_iter().map(|_| Err(anyhow::anyhow!("store commit failed: {msg}"))).collect();
+    }
+    out
+}
+
+fn commit_one(tx: &Connection, mut event: Event, session: &SessionRecord, keep: i64) -> anyhow::Result<Event> {
+    tx.prepare_cached("INSERT INTO events (session_id, revision, json) VALUES (?1, ?2, '')")?
+        .execute(params![event.session_id, event.revision])?;
     event.sequence = tx.last_insert_rowid();
-    tx.execute("UPDATE events SET json = ?1 WHERE seq = ?2", params![serde_json::to_string(&event)?, event.sequence])?;
-    upsert_session(&tx, session)?;
+    tx.prepare_cached("UPDATE events SET json = ?1 WHERE seq = ?2")?
+        .execute(params![serde_json::to_string(&event)?, event.sequence])?;
+    upsert_session(tx, session)?;
     if keep > 0 {
         // The (session_id, revision) index makes this a range probe that deletes at most the few events
         // that just fell out of retention, so a resume point older than retention fails at once.
         tx.prepare_cached("DELETE FROM events WHERE session_id = ?1 AND revision <= ?2")?
             .execute(params![event.session_id, event.revision - keep])?;
     }
-    tx.commit()?;
     Ok(event)
 }
 
 fn upsert_session(conn: &Connection, s: &SessionRecord) -> anyhow::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sessions (id, created, json) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET json = excluded.json",
-        params![s.id, s.created, serde_json::to_string(s)?],
-    )?;
+    )?
+    .execute(params![s.id, s.created, serde_json::to_string(s)?])?;
     Ok(())
 }
 
@@ -414,6 +500,37 @@ mod tests {
         assert_eq!(store.min_revision("a").await.unwrap(), Some(16));
         assert_eq!(store.min_revision("b").await.unwrap(), Some(16));
         assert_eq!(store.session_events("a", 1, 100).await.unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn concurrent_commits_are_grouped_yet_fail_alone_and_publish_in_sequence_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 4096).unwrap();
+        let mut live = store.subscribe();
+        store.commit(event("a", 1), record("a", 1)).await.unwrap();
+        // 300 commits queued at once (they share transactions), one of them a duplicate revision.
+        let futs: Vec<_> = (0..300)
+            .map(|i| {
+                let s = store.clone();
+                let (id, rev) = if i == 150 { ("a".to_string(), 1) } else { (format!("s{}", i % 7), 1 + i / 7) };
+                async move { s.commit(event(&id, rev), record(&id, rev)).await }
+            })
+            .collect();
+        let results = futures::future::join_all(futs).await;
+        assert!(results[150].is_err(), "the duplicate revision must fail");
+        let ok: Vec<_> =
+            results.iter().enumerate().filter(|(i, _)| *i != 150).map(|(_, r)| r.as_ref().unwrap()).collect();
+        assert_eq!(ok.len(), 299);
+        // Every successful commit is readable and was published, in sequence order, exactly once.
+        let mut published = vec![live.recv().await.unwrap().sequence];
+        for _ in 0..299 {
+            published.push(live.recv().await.unwrap().sequence);
+        }
+        assert!(published.windows(2).all(|w| w[0] < w[1]), "{published:?}");
+        assert!(live.try_recv().is_err(), "the failed commit must not be published");
+        let all = store.global_events(1, 1000).await.unwrap();
+        assert_eq!(all.len(), 300);
+        assert_eq!(all.iter().map(|e| e.sequence).collect::<Vec<_>>(), published);
     }
 
     #[tokio::test]
