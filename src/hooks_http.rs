@@ -1,6 +1,7 @@
 //! The HTTP endpoint CC's hooks post to (loopback only). The URL carries the session id and a
-//! per-session secret; the body is handed to the session's actor, whose answer is the response body.
-use crate::core::{ErrorKind, Manager};
+//! per-session secret; the body is handed to the session's actor. Only a PermissionRequest a human
+//! decides waits for the actor's answer; every other hook is answered on arrival.
+use crate::core::{ErrorKind, HookAnswer, Manager};
 use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, Path, State},
@@ -21,12 +22,27 @@ use std::sync::Arc;
 pub const MAX_HOOK_BODY: usize = 4 << 20;
 
 async fn hook(State(mgr): State<Arc<Manager>>, Path((sid, secret)): Path<(String, String)>, body: Bytes) -> Response {
-    match mgr.deliver_hook(&sid, &secret, &body).await {
-        Ok(Some(v)) => Json(v).into_response(),
+    // Arrival: axum has read the body. The reply time is measured from here to the response.
+    let (arrived, at) = (std::time::Instant::now(), crate::model::now_ms());
+    let (event, held, resp) = match mgr.deliver_hook(&sid, &secret, &body, at) {
+        Ok((event, HookAnswer::Now(v))) => (event, false, answer(v)),
+        Ok((event, HookAnswer::Held(rx))) => (event, true, answer(rx.await.unwrap_or(None))),
+        Err(e) if e.kind == ErrorKind::NotFound => ("rejected", false, StatusCode::NOT_FOUND.into_response()),
+        Err(e) => ("rejected", false, (StatusCode::BAD_REQUEST, e.message).into_response()),
+    };
+    let secs = arrived.elapsed().as_secs_f64();
+    let held_label = if held { "true" } else { "false" };
+    metrics::histogram!("aegis_hook_reply_seconds", "event" => event, "held" => held_label).record(secs);
+    // The same figure as a debug line (target `aegis::hook_reply`), read by examples/bench_turns.rs.
+    tracing::debug!(target: "aegis::hook_reply", event = %event, held, micros = (secs * 1e6) as u64, "hook answered");
+    resp
+}
+
+fn answer(v: Option<serde_json::Value>) -> Response {
+    match v {
+        Some(v) => Json(v).into_response(),
         // An empty 200 means "no decision": CC goes on as if no hook were configured.
-        Ok(None) => StatusCode::OK.into_response(),
-        Err(e) if e.kind == ErrorKind::NotFound => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, e.message).into_response(),
+        None => StatusCode::OK.into_response(),
     }
 }
 

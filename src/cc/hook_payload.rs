@@ -89,6 +89,14 @@ impl HookEvent {
     /// The CC event name (`hook_event_name`).
     pub fn name(&self) -> &str {
         match self {
+            HookEvent::Other { name } => name,
+            known => known.static_name(),
+        }
+    }
+
+    /// The event name for a known event, "other" for the rest (a bounded set, e.g. for metric labels).
+    pub fn static_name(&self) -> &'static str {
+        match self {
             HookEvent::SessionStart { .. } => "SessionStart",
             HookEvent::UserPromptSubmit { .. } => "UserPromptSubmit",
             HookEvent::PreToolUse { .. } => "PreToolUse",
@@ -104,7 +112,7 @@ impl HookEvent {
             HookEvent::SessionEnd { .. } => "SessionEnd",
             HookEvent::MessageDisplay { .. } => "MessageDisplay",
             HookEvent::PermissionDenied { .. } => "PermissionDenied",
-            HookEvent::Other { name } => name,
+            HookEvent::Other { .. } => "other",
         }
     }
 }

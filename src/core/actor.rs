@@ -3,12 +3,12 @@
 //! It never polls tmux: it captures the pane only when tmux reported output.
 use super::exit_screen;
 use super::fuse::Fuser;
-use super::handle::{Delivery, ScreenSnap, SessionHandle, Signal};
+use super::handle::{Delivery, HookReply, ScreenSnap, SessionHandle, Signal};
 use super::interactions::{self, PendingTool};
 use super::manager::Manager;
 use crate::cc::hook_payload::{HookEvent, HookPayload};
 use crate::cc::status_file::{CcStatus, StatusFile};
-use crate::cc::transcript::{TranscriptTail, TurnSignal};
+use crate::cc::transcript::{EntryKind, TranscriptTail, TurnSignal};
 use crate::detect::{classify, ScreenObservation};
 use crate::model::*;
 use serde_json::Value;
@@ -37,6 +37,16 @@ pub(crate) struct Actor {
     /// While a turn's end is not in the transcript, the move to a ready state waits (bounded) so a
     /// client that reads the transcript at IDLE finds the answer there.
     hold_until: Option<tokio::time::Instant>,
+    /// IDLE went out on the Stop hook (at this instant) before the transcript recorded the turn's
+    /// end: until it does (bounded), transcript reads wait for it (`SessionHandle::transcript_due`).
+    due_since: Option<tokio::time::Instant>,
+    /// The Stop hook's `last_assistant_message` while due: its assistant record ends the wait early.
+    due_text: String,
+    /// The text of the newest assistant text entry the tail has read.
+    last_text: String,
+    /// The Stop hook's final text, saved with the state change it causes (one commit, so a client
+    /// woken by IDLE reads it), else on its own.
+    stop_message: Option<String>,
     /// The PermissionRequest hook request CC is waiting on, held open until the interaction is answered
     /// through it (CC shows its dialog meanwhile, so keys work too) or resolved otherwise.
     held: Option<(String, oneshot::Sender<Option<Value>>)>,
@@ -87,6 +97,10 @@ impl Actor {
             exit_info: None,
             turn_open: false,
             hold_until: None,
+            due_since: None,
+            due_text: String::new(),
+            last_text: String::new(),
+            stop_message: None,
             held: None,
             grace_timer: None,
             error_text: String::new(),
@@ -115,6 +129,7 @@ impl Actor {
                     self.grace_timer = None;
                     self.reevaluate().await;
                 }
+                _ = sleep_until_opt(self.due_since.map(|t| t + TRANSCRIPT_HOLD)) => self.clear_due("timeout"),
                 _ = sleep_until_opt(self.hold_until) => {
                     self.turn_open = false;
                     self.hold_until = None;
@@ -133,6 +148,7 @@ impl Actor {
         }
         // Pending deliveries are dropped: their callers see the session end.
         self.deliveries.clear();
+        self.clear_due("session ended");
     }
 
     async fn on_signal(&mut self, sig: Signal) {
@@ -169,6 +185,7 @@ impl Actor {
             Signal::TranscriptChanged => self.on_transcript().await,
             Signal::ExpectDelivery(d) => self.deliveries.push(d),
             Signal::Interrupting => {
+                self.clear_due("interrupt");
                 self.turn_open = false;
                 self.hold_until = None;
                 self.fuser.clear_hint();
@@ -211,13 +228,18 @@ impl Actor {
         }
     }
 
-    async fn on_hook(&mut self, p: HookPayload, at: Millis, reply: oneshot::Sender<Option<Value>>) {
-        let mut reply = Some(reply);
+    async fn on_hook(&mut self, p: HookPayload, at: Millis, reply: HookReply) {
+        let (mut reply, policy_allowed) = match reply {
+            HookReply::Held(tx) => (Some(tx), false),
+            HookReply::Sent { policy_allowed } => (None, policy_allowed),
+        };
         self.last_progress = at;
         self.track_conversation(&p).await;
         let ev = Evidence::hook(p.event.name(), at);
         match &p.event {
             HookEvent::UserPromptSubmit { prompt } => {
+                self.clear_due("next prompt");
+                self.last_text.clear();
                 self.turn_open = true;
                 self.error_text.clear();
                 self.fuser.hint(State::Working, ev.clone());
@@ -239,7 +261,9 @@ impl Actor {
                 };
                 let tool =
                     PendingTool { id: id.clone(), tool_name: tool_name.clone(), input: tool_input.clone(), since: at };
-                if self.approved_by_policy(&tool, at, &mut reply).await {
+                if policy_allowed {
+                    // Answered `allow` on arrival (Manager::deliver_hook); recorded here.
+                    self.record_policy_approval(&tool, at).await;
                     self.fuser.hint(State::Working, ev);
                     self.reevaluate().await;
                     return;
@@ -266,9 +290,27 @@ impl Actor {
                 self.waiting = None;
                 self.fuser.hint(State::Idle, ev);
                 let msg = last_assistant_message.clone().unwrap_or_default();
-                if !msg.is_empty() {
+                // Stop is CC's own turn end (an API error sends StopFailure instead), 0–170 ms before
+                // it draws the idle box: IDLE goes out now, not held for the transcript. Transcript
+                // reads wait for the turn's last records instead (read-your-writes).
+                if self.turn_open && self.hint_error_free() {
+                    // Catch up first: the final records may be on disk already (no wait then).
+                    self.read_transcript().await;
+                    let ended = !self.turn_open;
+                    if self.tail.is_some() && !ended && !self.tail_has_final_text(&msg) {
+                        self.set_due(msg.clone());
+                    } else {
+                        tracing::debug!(session = %self.h.id, ended, "the transcript had the final text at the Stop hook");
+                    }
+                    // A late prompt record of this turn must not reopen it.
+                    self.turn_open = false;
+                }
+                self.stop_message = (!msg.is_empty()).then_some(msg);
+                self.reevaluate().await;
+                if let Some(msg) = self.stop_message.take() {
                     let _ = self.mgr.update_meta(&self.h, |r| r.last_assistant_message = msg).await;
                 }
+                return;
             }
             HookEvent::StopFailure { last_assistant_message, error } => {
                 self.error_text = last_assistant_message.clone().or_else(|| error.clone()).unwrap_or_default();
@@ -284,25 +326,12 @@ impl Actor {
         self.reevaluate().await;
     }
 
-    /// Approves `tool` through the hook when the session policy lists it (never questions or plans).
-    /// The decision is recorded as an INTERACTION_RESOLVED event so it is visible and audited.
-    async fn approved_by_policy(
-        &mut self,
-        tool: &PendingTool,
-        at: Millis,
-        reply: &mut Option<oneshot::Sender<Option<Value>>>,
-    ) -> bool {
-        let policy = self.h.get().policy;
-        let kind = interactions::kind_for_tool(&tool.tool_name);
-        let listed = policy.approve_tools.contains(&tool.tool_name);
-        if !listed || matches!(kind, InteractionKind::Question | InteractionKind::Plan) {
-            return false;
-        }
-        let Some(tx) = reply.take() else { return false };
-        let _ = tx.send(Some(crate::cc::hook_payload::permission_request_allow(None)));
+    /// Records the policy's approval of `tool` (sent through the hook on arrival) as an
+    /// INTERACTION_RESOLVED event, so it is visible and audited.
+    async fn record_policy_approval(&mut self, tool: &PendingTool, at: Millis) {
         let it = Interaction {
             id: tool.id.clone(),
-            kind,
+            kind: interactions::kind_for_tool(&tool.tool_name),
             since: at,
             content: interactions::content_from_tool(&tool.tool_name, &tool.input),
             options: Vec::new(),
@@ -312,7 +341,33 @@ impl Actor {
         ev.detail = "approved by the session policy".into();
         let detail = format!("{} approved by the session policy", tool.tool_name);
         let _ = self.mgr.emit(&self.h, EventKind::InteractionResolved, ev, detail, Some(it), |_| {}).await;
-        true
+    }
+
+    /// No API error of this turn is known (from StopFailure or the transcript).
+    fn hint_error_free(&self) -> bool {
+        self.error_text.is_empty() && self.fuser.hint_state() != Some(State::Error)
+    }
+
+    /// Whether the tail already read this turn's final text `msg`.
+    fn tail_has_final_text(&self, msg: &str) -> bool {
+        !msg.is_empty() && self.last_text.trim() == msg.trim()
+    }
+
+    /// Marks an announced turn end (IDLE on Stop) as still due in the transcript, ended early by the
+    /// assistant record with `final_text`.
+    fn set_due(&mut self, final_text: String) {
+        self.due_text = final_text;
+        self.due_since = Some(tokio::time::Instant::now());
+        self.h.transcript_due.send_replace(true);
+    }
+
+    /// The announced turn end is in the transcript (or will not come: `why`).
+    fn clear_due(&mut self, why: &str) {
+        let Some(since) = self.due_since.take() else { return };
+        self.due_text.clear();
+        self.h.transcript_due.send_replace(false);
+        // How far CC's transcript lags its Stop hook (read-your-writes cost), per version.
+        tracing::debug!(session = %self.h.id, waited_ms = since.elapsed().as_millis() as u64, why, "transcript caught up with the Stop hook");
     }
 
     /// The hook payload names CC's current conversation and transcript (they change after /clear).
@@ -371,19 +426,37 @@ impl Actor {
     }
 
     async fn on_transcript(&mut self) {
+        if self.read_transcript().await {
+            self.reevaluate().await;
+        }
+    }
+
+    /// Reads the transcript's new records and takes their signals in; whether there were any.
+    async fn read_transcript(&mut self) -> bool {
         let Some(tail) = self.tail.as_mut() else {
-            return;
+            return false;
         };
-        let Ok(records) = tail.read_new() else { return };
+        let Ok(records) = tail.read_new() else { return false };
         if records.is_empty() {
-            return;
+            return false;
         }
         let at = now_ms();
         self.last_progress = at;
         for rec in records {
+            for e in &rec.entries {
+                if e.kind == EntryKind::AssistantText {
+                    self.last_text.clone_from(&e.text);
+                    if !self.due_text.is_empty() && e.text.trim() == self.due_text.trim() {
+                        self.clear_due("final assistant text");
+                    }
+                }
+            }
             for sig in rec.signals {
                 match sig {
-                    TurnSignal::TurnEnded { .. } | TurnSignal::Interrupted => self.turn_open = false,
+                    TurnSignal::TurnEnded { .. } | TurnSignal::Interrupted => {
+                        self.turn_open = false;
+                        self.clear_due("turn end");
+                    }
                     TurnSignal::PromptSubmitted { text, .. } => {
                         self.turn_open = true;
                         let ev = Evidence::transcript("user", at);
@@ -392,6 +465,7 @@ impl Actor {
                     // 2.1.330 writes no turn_duration after an API error: the error record ends the turn.
                     TurnSignal::ApiError { message, .. } => {
                         self.turn_open = false;
+                        self.clear_due("api error");
                         if self.error_text.is_empty() {
                             self.error_text = message;
                         }
@@ -401,7 +475,7 @@ impl Actor {
                 }
             }
         }
-        self.reevaluate().await;
+        true
     }
 
     async fn confirm_by_screen(&mut self, obs: &ScreenObservation, at: Millis) {
@@ -650,6 +724,7 @@ impl Actor {
                 (EventKind::Updated, format!("{}: {}", v.state.name(), v.error_message))
             };
             let changed = v.state != rec.state;
+            let last_message = self.stop_message.take();
             let r = self
                 .mgr
                 .emit(&self.h, kind, v.evidence.clone(), detail, None, move |r| {
@@ -665,6 +740,9 @@ impl Actor {
                     }
                     if stall_reset {
                         r.stall.stalled = false;
+                    }
+                    if let Some(m) = last_message {
+                        r.last_assistant_message = m;
                     }
                 })
                 .await;

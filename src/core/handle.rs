@@ -18,8 +18,9 @@ pub enum Signal {
     ProcessExited { status: Option<i32>, signal: Option<i32> },
     /// The tmux window vanished, or the whole tmux server died.
     Gone { reason: String },
-    /// A CC hook request. `reply` receives the HTTP body to answer with (None = empty 200).
-    Hook { payload: Box<HookPayload>, at: Millis, reply: oneshot::Sender<Option<Value>> },
+    /// A CC hook request that arrived at `at`. Only a PermissionRequest is held for the actor to answer;
+    /// every other hook was answered on arrival (CC never waits on the actor).
+    Hook { payload: Box<HookPayload>, at: Millis, reply: HookReply },
     /// CC's status file changed.
     Status { file: StatusFile, at: Millis },
     /// The transcript file changed.
@@ -38,6 +39,16 @@ pub enum Signal {
     AutoAnswerFailed { kind: crate::model::InteractionKind },
     /// Stop the actor (delete / shutdown).
     Stop,
+}
+
+/// How a hook was or will be answered.
+#[derive(Debug)]
+pub enum HookReply {
+    /// Answered on arrival: an empty 200, or for a PermissionRequest the policy's `allow`
+    /// (`policy_allowed`; the actor records that decision as an event).
+    Sent { policy_allowed: bool },
+    /// A PermissionRequest CC waits on: the actor sends the HTTP body (None = empty 200).
+    Held(oneshot::Sender<Option<Value>>),
 }
 
 /// A pending confirmation that CC took typed input.
@@ -70,6 +81,9 @@ pub struct SessionHandle {
     /// The API key this session's CC was started with (its env, else the service's), kept in memory only
     /// for the `accept_own_api_key` policy.
     pub(crate) own_api_key: std::sync::Mutex<Option<String>>,
+    /// True while an announced turn end (IDLE on the Stop hook) is not in the transcript yet: a
+    /// transcript read waits (bounded) for it, so a client reading at IDLE finds the final answer.
+    pub(crate) transcript_due: watch::Sender<bool>,
 }
 
 impl SessionHandle {
@@ -82,6 +96,7 @@ impl SessionHandle {
             signals: tx,
             screen: watch::channel(None).0,
             own_api_key: std::sync::Mutex::new(None),
+            transcript_due: watch::channel(false).0,
         };
         (handle, rx)
     }

@@ -25,6 +25,13 @@ pub fn state_for_tool(tool_name: &str) -> State {
     }
 }
 
+/// Whether the session policy approves a PermissionRequest for `tool_name` through the hook: the tool
+/// is listed, and it is not a question or a plan (those always go to a human).
+pub fn policy_approves(policy: &Policy, tool_name: &str) -> bool {
+    policy.approve_tools.iter().any(|t| t == tool_name)
+        && !matches!(kind_for_tool(tool_name), InteractionKind::Question | InteractionKind::Plan)
+}
+
 pub fn kind_for_tool(tool_name: &str) -> InteractionKind {
     kind_for_state(state_for_tool(tool_name)).unwrap_or(InteractionKind::Permission)
 }

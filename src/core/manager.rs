@@ -2,10 +2,10 @@
 //! as a persisted event (committed before it is published), and turns API commands into driver calls.
 use super::actor::Actor;
 use super::error::{CoreError, CoreResult, ErrorKind};
-use super::handle::{Delivery, SessionHandle, Signal};
+use super::handle::{Delivery, HookReply, SessionHandle, Signal};
 use super::params::{CreateParams, ListFilter, MessageKind};
 use super::validate;
-use crate::cc::hook_payload::parse_hook;
+use crate::cc::hook_payload::{parse_hook, HookEvent};
 use crate::cc::launch::{self, LaunchSpec};
 use crate::cc::transcript::EntryKind;
 use crate::cc::transcript_index::{Page, PageLimits, TranscriptPages};
@@ -19,6 +19,17 @@ use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::sync::{broadcast, oneshot};
+
+/// Longest a transcript read waits for a turn end that IDLE already announced. CC writes it
+/// 0–170 ms after its Stop hook; the bound keeps a read from hanging on a record that never comes.
+const TRANSCRIPT_DUE_WAIT: Duration = Duration::from_millis(500);
+
+/// How a hook request is answered: now, or (a PermissionRequest a human decides) when the actor says.
+#[derive(Debug)]
+pub enum HookAnswer {
+    Now(Option<Value>),
+    Held(oneshot::Receiver<Option<Value>>),
+}
 
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
@@ -813,6 +824,14 @@ impl Manager {
         Ok((text, rec.cols, rec.rows))
     }
 
+    /// Read-your-writes for the transcript: IDLE is announced on CC's Stop hook, which CC sends
+    /// before it has written the turn's last records. While the actor knows that turn end is still
+    /// due, wait for it (bounded: a transcript that never records it is read as it is).
+    async fn await_announced_turn_end(h: &SessionHandle) {
+        let mut due = h.transcript_due.subscribe();
+        let _ = tokio::time::timeout(TRANSCRIPT_DUE_WAIT, due.wait_for(|d| !*d)).await;
+    }
+
     /// One page of typed transcript entries from `cursor` (entry index), only `kinds` (empty = all).
     /// Reads the file (non-destructive) through an incremental offset index: O(page), not O(file).
     pub async fn transcript(
@@ -822,7 +841,9 @@ impl Manager {
         kinds: Vec<EntryKind>,
         limits: PageLimits,
     ) -> CoreResult<(Page, String)> {
-        let rec = self.get(id)?;
+        let h = self.resolve(id)?;
+        Self::await_announced_turn_end(&h).await;
+        let rec = h.get();
         let path = rec.transcript_path.clone();
         let (pages, p2) = (self.transcripts.clone(), PathBuf::from(&path));
         let page = tokio::task::spawn_blocking(move || {
@@ -834,8 +855,18 @@ impl Manager {
         Ok((page, path))
     }
 
-    /// A hook POST: authenticate the per-session secret, then hand the payload to the session's actor.
-    pub async fn deliver_hook(&self, session_id: &str, secret: &str, body: &[u8]) -> CoreResult<Option<Value>> {
+    /// A hook POST that arrived at `at`: authenticate the per-session secret, then hand the payload to
+    /// the session's actor. Only a PermissionRequest that a human must decide is held (the answer is
+    /// the returned receiver); every other hook is answered now and the actor's work on it happens
+    /// after the reply, so CC never waits on Aegis (issue 11).
+    /// Returns the event's name (a known one, else "other": a small label set for metrics) and the answer.
+    pub fn deliver_hook(
+        &self,
+        session_id: &str,
+        secret: &str,
+        body: &[u8],
+        at: Millis,
+    ) -> CoreResult<(&'static str, HookAnswer)> {
         let h = {
             let sessions = self.sessions.read().unwrap();
             sessions.get(session_id).cloned()
@@ -843,15 +874,32 @@ impl Manager {
         let Some(h) = h else {
             return Err(CoreError::session_not_found(session_id));
         };
-        let expected = h.get().hook_secret;
-        if !bool::from(expected.as_bytes().ct_eq(secret.as_bytes())) {
+        let (secret_ok, policy) = {
+            let rec = h.snapshot.borrow();
+            (bool::from(rec.hook_secret.as_bytes().ct_eq(secret.as_bytes())), rec.policy.clone())
+        };
+        if !secret_ok {
             return Err(CoreError::new(ErrorKind::NotFound, "SESSION_NOT_FOUND", "unknown hook url"));
         }
         let payload = parse_hook(body)
             .map_err(|e| CoreError::new(ErrorKind::InvalidArgument, "BAD_HOOK_PAYLOAD", e.to_string()))?;
-        let (tx, rx) = oneshot::channel();
-        h.signal(Signal::Hook { payload: Box::new(payload), at: now_ms(), reply: tx });
-        Ok(rx.await.unwrap_or(None))
+        let (answer, reply) = match &payload.event {
+            // The policy's approval needs no actor: answered now, recorded by the actor afterwards.
+            HookEvent::PermissionRequest { tool_name, .. }
+                if super::interactions::policy_approves(&policy, tool_name) =>
+            {
+                let allow = crate::cc::hook_payload::permission_request_allow(None);
+                (HookAnswer::Now(Some(allow)), HookReply::Sent { policy_allowed: true })
+            }
+            HookEvent::PermissionRequest { .. } => {
+                let (tx, rx) = oneshot::channel();
+                (HookAnswer::Held(rx), HookReply::Held(tx))
+            }
+            _ => (HookAnswer::Now(None), HookReply::Sent { policy_allowed: false }),
+        };
+        let name = payload.event.static_name();
+        h.signal(Signal::Hook { payload: Box::new(payload), at, reply });
+        Ok((name, answer))
     }
 
     /// CC's status file `sessions/<pid>.json` changed.

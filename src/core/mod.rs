@@ -12,5 +12,5 @@ pub mod params;
 pub mod validate;
 
 pub use error::{CoreError, CoreResult, ErrorKind};
-pub use manager::{Manager, ManagerConfig};
+pub use manager::{HookAnswer, Manager, ManagerConfig};
 pub use params::{CreateParams, ListFilter, MessageKind};
