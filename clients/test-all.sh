@@ -32,6 +32,19 @@ if [ "${1:-}" = "--check-generated" ]; then
   step "generate --check" "$here/generate.sh" --check
 fi
 
+# grpcurl for the Python suite's tooling test (reflection v1 + decoded ErrorInfo), pinned, from the Go module
+# proxy into clients/tools/bin like generate.sh's tools; without Go that one test is skipped.
+GRPCURL_VERSION=v1.9.4
+if [ -z "${GRPCURL:-}" ] && command -v go >/dev/null; then
+  if [ ! -x "$here/tools/bin/grpcurl-$GRPCURL_VERSION" ]; then
+    echo "test-all: go install grpcurl@$GRPCURL_VERSION" >&2
+    mkdir -p "$here/tools/bin"
+    GOBIN="$here/tools/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" >&2 &&
+      mv "$here/tools/bin/grpcurl" "$here/tools/bin/grpcurl-$GRPCURL_VERSION"
+  fi
+  [ -x "$here/tools/bin/grpcurl-$GRPCURL_VERSION" ] && export GRPCURL="$here/tools/bin/grpcurl-$GRPCURL_VERSION"
+fi
+
 py_suite() {
   cd "$here/python" || return 1
   [ -x .venv/bin/python ] || python3 -m venv .venv || return 1
