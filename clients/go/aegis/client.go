@@ -22,6 +22,10 @@ import (
 	v1 "github.com/aegis-dev/aegis/clients/go/aegisv1"
 )
 
+// Version is this client's version: 1 = the aegis.v1 API (see clients/README.md "Versions"); the module is
+// tagged clients/go/vX.Y.Z to match.
+const Version = "1.0.0"
+
 const (
 	// DefaultAddress is the address `aegis serve` listens on by default; Connect("") uses it.
 	DefaultAddress = "127.0.0.1:50051"
