@@ -10,11 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Served by tonic-reflection: our API plus google.rpc.Status / ErrorInfo (and their imports, which protox
     // includes), so reflection clients such as grpcurl print an error's details decoded instead of as base64.
     let served = protox::compile(
-        [
-            "aegis/v1/aegis.proto",
-            "google/rpc/status.proto",
-            "google/rpc/error_details.proto",
-        ],
+        ["aegis/v1/aegis.proto", "google/rpc/status.proto", "google/rpc/error_details.proto"],
         ["proto", "third_party/googleapis"],
     )?;
     fs::write(out.join("aegis_descriptor.bin"), served.encode_to_vec())?;
