@@ -32,6 +32,37 @@ if [ "${1:-}" = "--check-generated" ]; then
   step "generate --check" "$here/generate.sh" --check
 fi
 
+# grpcurl for the Python suite's tooling test (reflection v1 + decoded ErrorInfo), pinned, from the Go module
+# proxy into clients/tools/bin like generate.sh's tools; without Go that one test is skipped.
+GRPCURL_VERSION=v1.9.4
+if [ -z "${GRPCURL:-}" ] && command -v go >/dev/null; then
+  if [ ! -x "$here/tools/bin/grpcurl-$GRPCURL_VERSION" ]; then
+    echo "test-all: go install grpcurl@$GRPCURL_VERSION" >&2
+    mkdir -p "$here/tools/bin"
+    GOBIN="$here/tools/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION" >&2 &&
+      mv "$here/tools/bin/grpcurl" "$here/tools/bin/grpcurl-$GRPCURL_VERSION"
+  fi
+  [ -x "$here/tools/bin/grpcurl-$GRPCURL_VERSION" ] && export GRPCURL="$here/tools/bin/grpcurl-$GRPCURL_VERSION"
+fi
+
+# One version for the three packages (clients/VERSION): 1 = the aegis.v1 API, see README "Versions".
+versions_check() {
+  local want got rc=0
+  want="$(cat "$here/VERSION")"
+  for got in \
+    "python/pyproject.toml:$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/python/pyproject.toml")" \
+    "python/__init__.py:$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$here/python/src/aegis_client/__init__.py")" \
+    "typescript/package.json:$(sed -n '3s/.*"version": "\(.*\)",/\1/p' "$here/typescript/package.json")" \
+    "typescript/package-lock.json:$(sed -n '3s/.*"version": "\(.*\)",/\1/p' "$here/typescript/package-lock.json")" \
+    "typescript/index.ts:$(sed -n 's/^export const VERSION = "\(.*\)";/\1/p' "$here/typescript/src/index.ts")" \
+    "go/client.go:$(sed -n 's/^const Version = "\(.*\)"/\1/p' "$here/go/aegis/client.go")"; do
+    if [ "${got#*:}" != "$want" ]; then echo "test-all: ${got%%:*} has version '${got#*:}', clients/VERSION has $want" >&2; rc=1; fi
+  done
+  case "$want" in 1.*) ;; *) echo "test-all: clients/VERSION $want: the major version must be 1 (aegis.v1)" >&2; rc=1 ;; esac
+  return $rc
+}
+step versions versions_check
+
 py_suite() {
   cd "$here/python" || return 1
   [ -x .venv/bin/python ] || python3 -m venv .venv || return 1

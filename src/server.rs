@@ -249,10 +249,15 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SessionServiceServer<Service>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection v1 (grpcurl, Postman) and v1alpha (grpcio-reflection and older tools speak only that),
+    // from the same descriptors: ours, google.rpc error details, health.
+    let reflection_files = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_files().build_v1()?;
+    let reflection_v1alpha = reflection_files().build_v1alpha()?;
     let service = Service {
         mgr: mgr.clone(),
         idem: Idempotency::default(),
@@ -279,6 +284,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(sessions)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -21,7 +22,15 @@ import (
 	v1 "github.com/aegis-dev/aegis/clients/go/aegisv1"
 )
 
+// Version is this client's version: 1 = the aegis.v1 API (see clients/README.md "Versions"); the module is
+// tagged clients/go/vX.Y.Z to match.
+const Version = "1.0.0"
+
 const (
+	// DefaultAddress is the address `aegis serve` listens on by default; Connect("") uses it.
+	DefaultAddress = "127.0.0.1:50051"
+	// DefaultConnectTimeout bounds Connect's wait for the connection (a refused connection fails at once).
+	DefaultConnectTimeout = 3 * time.Second
 	// DefaultTimeout is the deadline of a plain unary call.
 	DefaultTimeout = 30 * time.Second
 	// WaitMargin is added to the deadline of a call that waits server-side.
@@ -44,9 +53,24 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 }
 func (bearer) RequireTransportSecurity() bool { return false }
 
-// Connect dials address ("host:port", plaintext; "https://host:port" for TLS). A non-empty token is sent as
-// `authorization: Bearer <token>` on every call.
+// Connect dials address ("host:port", plaintext; "https://host:port" for TLS; "" = DefaultAddress) and
+// waits up to DefaultConnectTimeout for the connection; see ConnectContext.
 func Connect(address, token string, opts ...grpc.DialOption) (*Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultConnectTimeout)
+	defer cancel()
+	return ConnectContext(ctx, address, token, opts...)
+}
+
+// ConnectContext dials address and waits, until ctx is done, for the connection: when nothing answers there
+// (refused at the first attempt, or not connected before ctx ends) it returns an *Error with code
+// Unavailable instead of a client whose calls would wait for a server that is not there (grpc.NewClient is
+// lazy). A non-empty token is sent as `authorization: Bearer <token>` on every call. Once connected, calls
+// wait (within their deadline) for the connection to come back while the server restarts.
+func ConnectContext(ctx context.Context, address, token string, opts ...grpc.DialOption) (*Client, error) {
+	if address == "" {
+		address = DefaultAddress
+	}
+	shown := address
 	creds := insecure.NewCredentials()
 	if strings.HasPrefix(address, "https://") {
 		address = strings.TrimPrefix(address, "https://")
@@ -72,7 +96,33 @@ func Connect(address, token string, opts ...grpc.DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := awaitReady(ctx, conn, shown); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	return &Client{Conn: conn, Stub: v1.NewSessionServiceClient(conn), DefaultTimeout: DefaultTimeout}, nil
+}
+
+// awaitReady connects conn and returns nil once it is Ready, or an *Error(Unavailable) at the first failed
+// attempt (TransientFailure) or when ctx ends.
+func awaitReady(ctx context.Context, conn *grpc.ClientConn, address string) error {
+	conn.Connect()
+	for {
+		s := conn.GetState()
+		switch s {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure:
+			return unreachable(address, "connection failed")
+		}
+		if !conn.WaitForStateChange(ctx, s) {
+			return unreachable(address, "no connection before the connect deadline ("+ctx.Err().Error()+")")
+		}
+	}
+}
+
+func unreachable(address, why string) error {
+	return &Error{Code: codes.Unavailable, Message: "cannot reach the Aegis server at " + address + ": " + why + " (is `aegis serve` listening there?)"}
 }
 
 // Close closes the connection.

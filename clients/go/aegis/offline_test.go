@@ -2,7 +2,9 @@ package aegis
 
 import (
 	"context"
+	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,5 +203,52 @@ func TestWatchStopsOnExitedAndOnErrStopWatch(t *testing.T) {
 	}
 	if err := WatchWith(context.Background(), open2, &v1.WatchSessionRequest{}, WatchOptions{}, func(*v1.WatchSessionResponse) error { return ErrStopWatch }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// closedAddr is a loopback address where nothing listens (bound once for a free port, then closed).
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	return addr
+}
+
+func TestConnectToClosedPortFailsFast(t *testing.T) {
+	addr := closedAddr(t)
+	t0 := time.Now()
+	c, err := Connect(addr, "t")
+	elapsed := time.Since(t0)
+	if err == nil {
+		c.Close()
+		t.Fatal("Connect to a closed port succeeded")
+	}
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Code != codes.Unavailable {
+		t.Fatalf("want *Error Unavailable, got %T %v", err, err)
+	}
+	if !strings.Contains(ae.Message, "cannot reach the Aegis server at "+addr) {
+		t.Fatalf("unclear message: %q", ae.Message)
+	}
+	if elapsed >= 5*time.Second {
+		t.Fatalf("took %v", elapsed)
+	}
+}
+
+func TestConnectContextDeadlineAndDefaultAddress(t *testing.T) {
+	if DefaultAddress != "127.0.0.1:50051" {
+		t.Fatalf("DefaultAddress %q is not the server's default", DefaultAddress)
+	}
+	// An already-expired context: the error names the connect deadline, not a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err := ConnectContext(ctx, closedAddr(t), "")
+	if Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "cannot reach the Aegis server") {
+		t.Fatalf("got %v", err)
 	}
 }

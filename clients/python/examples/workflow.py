@@ -2,7 +2,7 @@
 (question -> first option, permission/bash/plan/trust -> approve), wait for idle, print the last assistant
 message and a transcript summary, delete the session.
 
-    python examples/workflow.py --address 127.0.0.1:PORT --work-dir /path/to/repo --task "BASH(ls)"
+    python examples/workflow.py [--address 127.0.0.1:50051] --work-dir /path/to/repo --task "BASH(ls)"
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def settle_by_policy(client: aegis_client.AegisClient, session: pb.Session, time
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--address", default=os.environ.get("AEGIS_ADDRESS", "127.0.0.1:7777"))
+    ap.add_argument("--address", default=os.environ.get("AEGIS_ADDRESS", aegis_client.DEFAULT_ADDRESS))
     ap.add_argument("--token", default=os.environ.get("AEGIS_TOKEN"))
     ap.add_argument("--work-dir", required=True)
     ap.add_argument("--task", required=True)

@@ -163,3 +163,58 @@ def test_approve_a_bash_permission_by_id(stack: Stack) -> None:
             assert err.value.reason == "INTERACTION_NOT_PENDING"
         finally:
             client.delete_session(s.id)
+
+
+def test_aio_client_create_answer_watch_and_errors(stack: Stack) -> None:
+    """The asyncio client's helpers against a real server: create_and_wait, answer by id, send_and_wait
+    while a watch runs in another task (the watch sees the new turn), last_assistant_text, ErrorInfo."""
+    import asyncio
+
+    async def run() -> None:
+        async with await aegis_client.aio.connect(stack.address, stack.token) as client:
+            s = await client.create_and_wait(str(stack.work_dir), "ASK_ONE", timeout=180)
+            try:
+                assert s.state == pb.SESSION_STATE_ASK_QUESTION, aegis_client.state_name(s.state)
+                it = s.pending_interactions[0]
+                q = it.question.questions[0]
+                resp = await client.answer(s.id, it.id, {q.question: q.options[0].label}, wait_timeout=120)
+                s = resp.session if resp.session.stable else await client.wait(s.id, 120)
+                assert s.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s.state)
+
+                seen: list[pb.WatchSessionResponse] = []
+
+                async def watch() -> None:
+                    async for item in client.watch(s.id, include_snapshot=True, heartbeat_interval=1):
+                        seen.append(item)
+
+                task = asyncio.create_task(watch())
+                for _ in range(200):
+                    if seen:
+                        break
+                    await asyncio.sleep(0.05)
+                assert seen and seen[0].HasField("snapshot"), "no snapshot from the async watch"
+                s2 = await client.send_and_wait(s.id, "second turn from asyncio", timeout=180)
+                assert s2.state == pb.SESSION_STATE_IDLE, aegis_client.state_name(s2.state)
+                for _ in range(400):
+                    evs = [i.event for i in seen if i.HasField("event")]
+                    if evs and evs[-1].revision >= s2.revision:
+                        break
+                    await asyncio.sleep(0.05)
+                task.cancel()
+                evs = [i.event for i in seen if i.HasField("event")]
+                revs = [e.revision for e in evs]
+                assert revs == sorted(set(revs)) and revs and revs[-1] >= s2.revision, revs
+                assert any(e.kind == pb.EVENT_KIND_MESSAGE_SENT for e in evs), revs
+                assert "Fake reply" in await client.last_assistant_text(s.id)
+                assert any(x.id == s.id for x in await client.list_sessions())
+
+                try:
+                    await client.get_session("00000000-0000-0000-0000-000000000000")
+                    raise AssertionError("no error for an unknown session")
+                except AegisError as err:
+                    assert err.code == grpc.StatusCode.NOT_FOUND and err.reason == "SESSION_NOT_FOUND", err
+                    assert err.domain == "aegis.dev"
+            finally:
+                await client.delete_session(s.id)
+
+    asyncio.run(run())

@@ -84,6 +84,7 @@ def test_error_info_reason_and_bearer_token(fake: tuple[FakeService, str]) -> No
     assert exc.value.reason == "SESSION_NOT_FOUND"
     assert exc.value.domain == "aegis.dev"
     assert exc.value.info is not None and exc.value.info.metadata == {"id": "x"}
+    assert exc.value.metadata == {"id": "x"} and exc.value.message == "no session nope"
     assert "SESSION_NOT_FOUND" in str(exc.value)
     assert svc.metadata[0]["authorization"] == "Bearer t0k"
 
@@ -164,3 +165,99 @@ def test_watch_stops_on_exited_clean_end() -> None:
 
     items = list(watch_session(open_stream, pb.WatchSessionRequest(session_id="s1")))
     assert len(items) == 1
+
+
+def closed_port() -> str:
+    """A loopback address where nothing listens (bound once to get a free port, then closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_connect_to_closed_port_fails_fast_with_a_clear_error() -> None:
+    import time
+
+    addr = closed_port()
+    t0 = time.monotonic()
+    with pytest.raises(AegisError) as exc:
+        aegis_client.connect(addr, token="t")
+    elapsed = time.monotonic() - t0
+    assert exc.value.code == grpc.StatusCode.UNAVAILABLE
+    assert f"cannot reach the Aegis server at {addr}" in exc.value.message, exc.value
+    assert elapsed < 5, elapsed
+
+
+def test_default_address_is_the_servers() -> None:
+    assert aegis_client.DEFAULT_ADDRESS == "127.0.0.1:50051"
+    import inspect
+
+    assert inspect.signature(aegis_client.connect).parameters["address"].default == "127.0.0.1:50051"
+    assert inspect.signature(aegis_client.aio.connect).parameters["address"].default == "127.0.0.1:50051"
+
+
+def test_aio_connect_to_closed_port_fails_fast_with_a_clear_error() -> None:
+    import asyncio
+    import time
+
+    addr = closed_port()
+
+    async def run() -> AegisError:
+        try:
+            await aegis_client.aio.connect(addr)
+        except AegisError as err:
+            return err
+        raise AssertionError("connected to a closed port")
+
+    t0 = time.monotonic()
+    err = asyncio.run(run())
+    assert time.monotonic() - t0 < 5
+    assert err.code == grpc.StatusCode.UNAVAILABLE
+    assert f"cannot reach the Aegis server at {addr}" in err.message, err
+
+
+def test_aio_error_fields_bearer_and_watch_resume(fake: tuple[FakeService, str]) -> None:
+    import asyncio
+
+    svc, addr = fake
+    snap = pb.WatchSessionResponse(snapshot=pb.Session(id="s1", revision=3, state=pb.SESSION_STATE_IDLE))
+    svc.watch_script = [
+        ([snap, ev(4)], grpc.StatusCode.UNAVAILABLE),
+        ([ev(4), ev(5)], "compacted"),
+        ([snap, ev(6, pb.SESSION_STATE_IDLE)], None),
+    ]
+    resumes: list[tuple[grpc.StatusCode, int]] = []
+
+    async def run() -> tuple[pb.Session, AegisError, list[tuple[str | None, int]]]:
+        async with await aegis_client.aio.connect(addr, token="a10") as client:
+            s = await client.get_session("s1")
+            try:
+                await client.get_session("nope")
+                raise AssertionError("no error")
+            except AegisError as e:
+                err = e
+            items = [
+                (i.WhichOneof("item"), i.snapshot.revision if i.HasField("snapshot") else i.event.revision)
+                async for i in client.watch(
+                    "s1",
+                    until_states=[pb.SESSION_STATE_IDLE],
+                    on_resume=lambda e, start: resumes.append((e.code, start)),
+                )
+            ]
+            return s, err, items
+
+    s, err, items = asyncio.run(run())
+    assert s.state == pb.SESSION_STATE_IDLE
+    assert svc.metadata[0]["authorization"] == "Bearer a10"
+    assert (err.code, err.reason, err.domain, dict(err.metadata)) == (
+        grpc.StatusCode.NOT_FOUND,
+        "SESSION_NOT_FOUND",
+        "aegis.dev",
+        {"id": "x"},
+    )
+    assert err.message == "no session nope"
+    assert items == [("snapshot", 3), ("event", 4), ("event", 5), ("snapshot", 3), ("event", 6)]
+    assert resumes == [(grpc.StatusCode.UNAVAILABLE, 5), (grpc.StatusCode.OUT_OF_RANGE, 0)]
+    reqs = [(r.start_revision, r.include_snapshot) for r in svc.watch_requests]
+    assert reqs == [(0, True), (5, False), (0, True)]

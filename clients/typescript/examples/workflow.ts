@@ -5,7 +5,7 @@
 //   npm run build:test && node dist-test/examples/workflow.js --address 127.0.0.1:PORT --work-dir DIR --task "BASH(ls)"
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { connect, pb, stateName, type AegisClient } from "../src/index.js";
+import { DEFAULT_ADDRESS, connect, pb, stateName, type AegisClient } from "../src/index.js";
 
 async function settleByPolicy(c: AegisClient, s: pb.Session, timeoutMs = 300_000): Promise<pb.Session> {
   for (let i = 0; i < 50; i++) {
@@ -26,7 +26,7 @@ async function settleByPolicy(c: AegisClient, s: pb.Session, timeoutMs = 300_000
 
 const { values } = parseArgs({
   options: {
-    address: { type: "string", default: process.env.AEGIS_ADDRESS ?? "127.0.0.1:7777" },
+    address: { type: "string", default: process.env.AEGIS_ADDRESS ?? DEFAULT_ADDRESS },
     token: { type: "string", default: process.env.AEGIS_TOKEN },
     "work-dir": { type: "string" },
     task: { type: "string" },

@@ -27,6 +27,10 @@ import {
 import { AegisError } from "./errors.js";
 import { watchSession, type WatchOptions } from "./watch.js";
 
+/** The address `aegis serve` listens on by default. */
+export const DEFAULT_ADDRESS = "127.0.0.1:50051";
+/** How long `ready()` waits for the connection (a refused connection fails at once). */
+export const CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const WAIT_MARGIN_MS = 30_000;
 export const SERVER_WAIT_CAP_MS = 600_000;
@@ -51,12 +55,47 @@ export class AegisClient {
   readonly raw: Client<typeof SessionService>;
   readonly defaultTimeoutMs: number;
 
+  /** The address given to `connect` (for error messages). */
+  readonly address: string;
+
   private readonly session: Http2SessionManager | undefined;
 
-  constructor(raw: Client<typeof SessionService>, defaultTimeoutMs = DEFAULT_TIMEOUT_MS, session?: Http2SessionManager) {
+  constructor(
+    raw: Client<typeof SessionService>,
+    defaultTimeoutMs = DEFAULT_TIMEOUT_MS,
+    session?: Http2SessionManager,
+    address = "",
+  ) {
     this.raw = raw;
     this.defaultTimeoutMs = defaultTimeoutMs;
     this.session = session;
+    this.address = address;
+  }
+
+  /** Opens the connection now. Throws AegisError(Unavailable) when nothing answers at the address (at the
+   * first failed attempt, or after `timeoutMs`, e.g. for a host that drops packets). */
+  async ready(timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+    if (!this.session) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((r) => {
+      timer = setTimeout(() => r("timeout"), timeoutMs);
+      timer.unref();
+    });
+    const st = await Promise.race([this.session.connect(), timedOut]).finally(() => clearTimeout(timer));
+    if (st === "timeout") throw this.unreachable(`no connection in ${timeoutMs} ms`);
+    if (st === "error") {
+      const e = this.session.error();
+      throw this.unreachable(e instanceof Error ? e.message : String(e), e);
+    }
+  }
+
+  private unreachable(why: string, cause?: unknown): AegisError {
+    return new AegisError(
+      Code.Unavailable,
+      `cannot reach the Aegis server at ${this.address}: ${why} (is \`aegis serve\` listening there?)`,
+      undefined,
+      { cause },
+    );
   }
 
   /** Closes the HTTP/2 connection (open calls fail); the process can then exit. */
@@ -69,7 +108,10 @@ export class AegisClient {
     try {
       return await fn({ timeoutMs: timeoutMs ?? this.defaultTimeoutMs });
     } catch (e) {
-      throw AegisError.from(e);
+      const err = AegisError.from(e);
+      // No connection at all (refused, unresolvable…): say so, as the Python and Go clients do.
+      if (err.code === Code.Unavailable && this.session?.state() === "error") throw this.unreachable(err.message, e);
+      throw err;
     }
   }
 
@@ -218,9 +260,11 @@ export class AegisClient {
   }
 }
 
-/** Connects to "host:port" (plaintext) or "https://host:port" (TLS) over gRPC (HTTP/2). A non-empty token is
- * sent as `authorization: Bearer <token>` on every call. */
-export function connect(address: string, token?: string, opts: ConnectOptions = {}): AegisClient {
+/** Connects to "host:port" (plaintext) or "https://host:port" (TLS) over gRPC (HTTP/2); the default is the
+ * server's own, 127.0.0.1:50051. A non-empty token is sent as `authorization: Bearer <token>` on every call.
+ * The connection is made on the first call; when nothing answers at `address` that call fails at once with
+ * AegisError(Unavailable) "cannot reach the Aegis server at …". `await client.ready()` checks it up front. */
+export function connect(address: string = DEFAULT_ADDRESS, token?: string, opts: ConnectOptions = {}): AegisClient {
   const baseUrl = /^https?:\/\//.test(address) ? address : `http://${address}`;
   const interceptors: Interceptor[] = [...(opts.interceptors ?? [])];
   if (token) {
@@ -232,5 +276,5 @@ export function connect(address: string, token?: string, opts: ConnectOptions = 
   const pingOptions = { pingIntervalMs: 30_000, pingTimeoutMs: 10_000, idleConnectionTimeoutMs: 60_000 };
   const sessionManager = new Http2SessionManager(baseUrl, pingOptions);
   const transport = createGrpcTransport({ baseUrl, interceptors, sessionManager, ...pingOptions });
-  return new AegisClient(createClient(SessionService, transport), opts.defaultTimeoutMs, sessionManager);
+  return new AegisClient(createClient(SessionService, transport), opts.defaultTimeoutMs, sessionManager, address);
 }

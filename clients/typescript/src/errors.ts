@@ -78,15 +78,33 @@ export function errorInfoOf(err: unknown): ErrorInfo | undefined {
   return undefined;
 }
 
-/** A failed Aegis call: gRPC code, message and ErrorInfo reason ("" when the server sent none). */
+function describe(code: Code, message: string, info?: ErrorInfo): string {
+  return `${codeName(code)}${info ? ` [${info.reason}]` : ""}: ${message}`;
+}
+
+/** "NOT_FOUND" for Code.NotFound: the canonical gRPC name, as the Python and Go clients print it. */
+export function codeName(code: Code): string {
+  const n = Code[code];
+  return n ? n.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase() : String(code);
+}
+
+/** A failed Aegis call: gRPC `code`, the server's `message`, and the ErrorInfo `reason`, `domain` and
+ * `metadata` ("" / {} when the server sent none): the same fields as the Python and Go clients' errors.
+ * `toString()` and the stack header carry the whole description ("NOT_FOUND [SESSION_NOT_FOUND]: …"). */
 export class AegisError extends Error {
   readonly code: Code;
+  /** The server's message (same as `message`; kept for callers of the 0.x client). */
   readonly rawMessage: string;
   readonly info: ErrorInfo | undefined;
 
   constructor(code: Code, message: string, info?: ErrorInfo, options?: { cause?: unknown }) {
-    super(`${Code[code] ?? code}${info ? ` [${info.reason}]` : ""}: ${message}`, options);
+    const full = describe(code, message, info);
+    super(full, options);
     this.name = "AegisError";
+    // V8 formats the stack header on first access: do it while `message` is the full description, so an
+    // uncaught error still shows code and reason; then `message` becomes the server's text.
+    void this.stack;
+    this.message = message;
     this.code = code;
     this.rawMessage = message;
     this.info = info;
@@ -98,6 +116,14 @@ export class AegisError extends Error {
 
   get domain(): string {
     return this.info?.domain ?? "";
+  }
+
+  get metadata(): Record<string, string> {
+    return this.info?.metadata ?? {};
+  }
+
+  override toString(): string {
+    return `${this.name}: ${describe(this.code, this.message, this.info)}`;
   }
 
   /** Wraps any error thrown by a call (ConnectError or other). AegisErrors are returned as they are. */

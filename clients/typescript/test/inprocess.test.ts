@@ -8,7 +8,7 @@ import { create, createFileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AegisError, Code, connect, pb } from "../src/index.js";
+import { AegisError, Code, DEFAULT_ADDRESS, connect, pb } from "../src/index.js";
 
 // google.rpc.ErrorInfo built from a descriptor, so the server side encodes it with protobuf-es itself.
 const errorDetailsFile = create(FileDescriptorProtoSchema, {
@@ -96,4 +96,28 @@ test("bearer token, ErrorInfo trailer and watch resume over real gRPC", async ()
     for (const s of sessions) s.destroy();
     server.close();
   }
+});
+
+test("unreachable address: a clear Unavailable error within 5 s, from a call and from ready()", async () => {
+  // A loopback port where nothing listens: bound once for a free port, then closed.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const addr = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => probe.close(() => r()));
+
+  const c = connect(addr, "t");
+  try {
+    const t0 = Date.now();
+    await assert.rejects(c.getSession("s1"), (e: AegisError) => {
+      assert.ok(e instanceof AegisError);
+      assert.equal(e.code, Code.Unavailable);
+      assert.match(e.message, new RegExp(`^cannot reach the Aegis server at ${addr}: `));
+      return true;
+    });
+    await assert.rejects(c.ready(), (e: AegisError) => e.code === Code.Unavailable && e.message.includes(addr));
+    assert.ok(Date.now() - t0 < 5_000, `took ${Date.now() - t0} ms`);
+  } finally {
+    c.close();
+  }
+  assert.equal(DEFAULT_ADDRESS, "127.0.0.1:50051");
 });

@@ -34,7 +34,10 @@ test("ErrorInfo from parsed details and from the raw trailer", () => {
   assert.equal(a.reason, "SESSION_NOT_FOUND");
   assert.equal(a.domain, "aegis.dev");
   assert.deepEqual(a.info?.metadata, { id: "x" });
-  assert.match(a.message, /SESSION_NOT_FOUND/);
+  assert.deepEqual(a.metadata, { id: "x" });
+  assert.equal(a.message, "boom");
+  assert.equal(String(a), "AegisError: NOT_FOUND [SESSION_NOT_FOUND]: boom");
+  assert.match(a.stack ?? "", /^AegisError: NOT_FOUND \[SESSION_NOT_FOUND\]: boom/);
 
   const raw = statusBytes(5, "nope", "WORK_DIR_NOT_FOUND");
   assert.equal(errorInfoFromStatus(raw)?.reason, "WORK_DIR_NOT_FOUND");

@@ -54,7 +54,7 @@ func settleByPolicy(ctx context.Context, c *aegis.Client, s *v1.Session, timeout
 }
 
 func main() {
-	address := flag.String("address", envOr("AEGIS_ADDRESS", "127.0.0.1:7777"), "aegis server host:port")
+	address := flag.String("address", envOr("AEGIS_ADDRESS", aegis.DefaultAddress), "aegis server host:port")
 	token := flag.String("token", os.Getenv("AEGIS_TOKEN"), "bearer token")
 	workDir := flag.String("work-dir", "", "repository to run CC in")
 	task := flag.String("task", "", "the first prompt")

@@ -47,7 +47,8 @@ def error_info_from_metadata(metadata: Sequence[Any] | None) -> ErrorInfo | None
 
 
 class AegisError(Exception):
-    """A failed Aegis call: gRPC code, message and the ErrorInfo reason (empty when the server sent none)."""
+    """A failed Aegis call: gRPC `code`, the server's `message`, and the ErrorInfo `reason`, `domain` and
+    `metadata` (empty when the server sent none). The same fields as the TypeScript and Go clients' errors."""
 
     def __init__(self, code: grpc.StatusCode, message: str, info: ErrorInfo | None = None) -> None:
         self.code = code
@@ -63,7 +64,13 @@ class AegisError(Exception):
 
     @property
     def domain(self) -> str:
+        """The ErrorInfo domain ("aegis.dev" for the server's errors); "" when none was sent."""
         return self.info.domain if self.info else ""
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """The ErrorInfo metadata (e.g. {"session_id": ...}); empty when none was sent."""
+        return self.info.metadata if self.info else {}
 
     @classmethod
     def from_rpc_error(cls, err: grpc.RpcError) -> "AegisError":
