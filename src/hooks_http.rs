@@ -19,8 +19,42 @@ use std::sync::Arc;
 /// payload over the cap only loses that hook's hint (CC carries on; the screen still shows dialogs).
 pub const MAX_HOOK_BODY: usize = 4 << 20;
 
+/// The hook events Aegis parses (`HookEvent`); others are labelled "other".
+const KNOWN_EVENTS: &[&str] = &[
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PermissionRequest",
+    "PostToolUse",
+    "PostToolBatch",
+    "Stop",
+    "StopFailure",
+    "Notification",
+    "PreCompact",
+    "PostCompact",
+    "SubagentStop",
+    "SessionEnd",
+    "MessageDisplay",
+    "PermissionDenied",
+];
+
+/// Only the event name, for the reply-latency histogram's label (serde skips the rest).
+#[derive(serde::Deserialize)]
+struct EventName {
+    #[serde(default)]
+    hook_event_name: String,
+}
+
 async fn hook(State(mgr): State<Arc<Manager>>, Path((sid, secret)): Path<(String, String)>, body: Bytes) -> Response {
-    match mgr.deliver_hook(&sid, &secret, &body).await {
+    let arrived = std::time::Instant::now();
+    let res = mgr.deliver_hook(&sid, &secret, &body).await;
+    if res.is_ok() {
+        // CC's event names are a fixed set; anything else is one "other" series, not one per value.
+        let event = serde_json::from_slice::<EventName>(&body).map(|e| e.hook_event_name).unwrap_or_default();
+        let event = if KNOWN_EVENTS.contains(&event.as_str()) { event } else { "other".into() };
+        metrics::histogram!(crate::telemetry::HOOK_REPLY, "event" => event).record(arrived.elapsed().as_secs_f64());
+    }
+    match res {
         Ok(Some(v)) => Json(v).into_response(),
         // An empty 200 means "no decision": CC goes on as if no hook were configured.
         Ok(None) => StatusCode::OK.into_response(),

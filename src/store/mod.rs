@@ -219,6 +219,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
             Op::Commit { event, session, reply } => {
                 let result = commit(&mut conn, *event, &session, keep);
                 if let Ok(ev) = &result {
+                    metrics::counter!(crate::telemetry::EVENTS_COMMITTED).increment(1);
                     // No receivers is fine; publishing happens after the commit, in commit order.
                     let _ = publisher.send(ev.clone());
                 }
