@@ -32,7 +32,7 @@ async fn hook(State(mgr): State<Arc<Manager>>, Path((sid, secret)): Path<(String
     };
     let secs = arrived.elapsed().as_secs_f64();
     let held_label = if held { "true" } else { "false" };
-    metrics::histogram!("aegis_hook_reply_seconds", "event" => event, "held" => held_label).record(secs);
+    metrics::histogram!(crate::telemetry::HOOK_REPLY, "event" => event, "held" => held_label).record(secs);
     // The same figure as a debug line (target `aegis::hook_reply`), read by examples/bench_turns.rs.
     tracing::debug!(target: "aegis::hook_reply", event = %event, held, micros = (secs * 1e6) as u64, "hook answered");
     resp

@@ -9,12 +9,15 @@
 //! - [`store`]: the embedded SQLite store behind the core; [`private_fs`]: 0700/0600 state files.
 //! - [`api`]: thin tonic handlers and the one place that maps core errors to `tonic::Status`.
 //! - [`cli`], [`mcp`]: the human commands and the MCP server, both thin gRPC clients.
+//! - [`telemetry`]: metric names, the Prometheus recorder, the log subscriber (below every room).
 //! - [`fakeapi`]: a scripted fake Anthropic Messages API for tests and offline use.
 pub mod api;
 pub mod cc;
 pub mod cli;
+pub mod config;
 pub mod core;
 pub mod detect;
+pub mod docs;
 pub mod fakeapi;
 pub mod files;
 pub mod hooks_http;
@@ -25,4 +28,5 @@ pub mod process;
 pub mod proto;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tmux;

@@ -1,7 +1,7 @@
 //! The `aegis` binary: `serve` runs the service; the human commands and `mcp` are gRPC clients of it;
 //! `fake-api` runs the scripted fake Anthropic API.
 use aegis::server::{serve, ServeConfig};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +20,9 @@ struct Cli {
     /// trailing newline is removed.
     #[arg(long, global = true, env = "AEGIS_TOKEN_FILE", value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// Log format on stderr: text (no colours unless stderr is a terminal) or json (one object a line).
+    #[arg(long, global = true, env = "AEGIS_LOG_FORMAT", value_enum, default_value_t = aegis::telemetry::LogFormat::Text)]
+    log_format: aegis::telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +44,10 @@ enum Command {
         #[arg(long)]
         script: Option<PathBuf>,
     },
+    /// Print a shell completion script (e.g. `aegis completions bash > ~/.local/share/bash-completion/completions/aegis`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff; e.g. `aegis man > ~/.local/share/man/man1/aegis.1`).
+    Man,
 }
 
 #[derive(clap::Args)]
@@ -92,6 +99,58 @@ struct ServeArgs {
     /// baseline (examples/bench_rpc.rs), to show the delayed-ACK stall it removes.
     #[arg(long, hide = true, default_value_t = true, action = clap::ArgAction::Set)]
     tcp_nodelay: bool,
+    /// Serve Prometheus metrics on this address (GET /metrics); off by default. Loopback unless a token
+    /// is set (then scrapes need `Authorization: Bearer <token>`).
+    #[arg(long, env = "AEGIS_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Config file (aegis.toml). Default: $XDG_CONFIG_HOME/aegis/aegis.toml, used if present.
+    #[arg(long, env = "AEGIS_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+/// Fills in the values of `aegis.toml` where clap took its own default, giving flags > env > file >
+/// defaults. Chosen over feeding the file in as clap `default_value`s: the file is typed (TOML → the
+/// field's own type, no string round trip), it is read only once the subcommand is known to be
+/// `serve` (`--config` is a serve flag), and the derive's defaults stay in one place.
+fn merge_config(cli: &mut Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    use clap::parser::ValueSource;
+    let (Command::Serve(a), Some(sm)) = (&mut cli.command, matches.subcommand_matches("serve")) else {
+        return Ok(());
+    };
+    let (_, mut f) = aegis::config::load(a.config.as_deref())?;
+    // Globals are looked up in the top-level matches; a value the user gave wins over the file.
+    let given = |m: &clap::ArgMatches, id: &str| {
+        matches!(m.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+    };
+    macro_rules! take {
+        ($($field:ident),* ; $($opt:ident),*) => {
+            $(if let Some(v) = f.$field.take() { if !given(sm, stringify!($field)) { a.$field = v; } })*
+            $(if let Some(v) = f.$opt.take() { if !given(sm, stringify!($opt)) { a.$opt = Some(v); } })*
+        };
+    }
+    take!(listen, tmux_socket, tmux_bin, claude_bin, stall_secs, retain_events, watch_lifetime_secs,
+        watch_send_timeout_ms, watch_buffer, no_hooks, max_sessions, max_watchers;
+        state_dir, claude_config_dir, metrics_listen);
+    if let Some(v) = f.log_format.take() {
+        if !given(matches, "log_format") {
+            cli.log_format = v;
+        }
+    }
+    if let Some(v) = f.token_file.take() {
+        if !given(matches, "token_file") && !given(matches, "token") {
+            cli.token_file = Some(v);
+        }
+    }
+    Ok(())
+}
+
+/// `aegis completions` / `aegis man`: generated from the clap definition, so they list every command.
+fn print_docs(cmd: &Command) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Command::Completions { shell } => aegis::docs::completions(Cli::command(), *shell, &mut out),
+        _ => aegis::docs::man(Cli::command(), &mut out),
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -112,18 +171,18 @@ async fn termination() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if matches!(cli.command, Command::Completions { .. } | Command::Man) {
+        return print_docs(&cli.command);
+    }
+    merge_config(&mut cli, &matches)?;
     // Client commands log only warnings by default; the server logs info. All logs go to stderr (MCP
     // owns stdout).
-    let default_level = if std::env::args().nth(1).as_deref() == Some("serve") { "info" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AEGIS_LOG").unwrap_or_else(|_| default_level.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    aegis::telemetry::init_logging(cli.log_format, default_level);
     let token = match cli.command {
-        Command::FakeApi { .. } => None,
+        Command::FakeApi { .. } | Command::Completions { .. } | Command::Man => None,
         _ => aegis::server::resolve_token(cli.token, cli.token_file.as_deref())?,
     };
     let conn =
@@ -151,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
                 max_sessions: a.max_sessions,
                 max_watchers: a.max_watchers,
                 tcp_nodelay: a.tcp_nodelay,
+                metrics_listen: a.metrics_listen,
             };
             serve(cfg, termination()).await
         }
@@ -167,5 +227,107 @@ async fn main() -> anyhow::Result<()> {
             api.shutdown().await;
             Ok(())
         }
+        Command::Completions { .. } | Command::Man => unreachable!("handled before logging starts"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> anyhow::Result<Cli> {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        merge_config(&mut cli, &matches)?;
+        Ok(cli)
+    }
+
+    fn serve_args(cli: &Cli) -> &ServeArgs {
+        match &cli.command {
+            Command::Serve(a) => a,
+            _ => panic!("not serve"),
+        }
+    }
+
+    /// Every visible subcommand name, from the clap definition itself.
+    fn subcommands() -> Vec<String> {
+        let names: Vec<String> =
+            Cli::command().get_subcommands().filter(|c| !c.is_hide_set()).map(|c| c.get_name().to_string()).collect();
+        assert!(names.len() > 8 && names.iter().any(|n| n == "serve"), "{names:?}");
+        names
+    }
+
+    #[test]
+    fn config_file_values_fill_in_below_flags_and_env() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("aegis.toml");
+        std::fs::write(
+            &p,
+            "listen = \"127.0.0.1:6001\"\nstall-secs = 7\nmax-watchers = 5\nmetrics-listen = \"127.0.0.1:6002\"\n\
+             log-format = \"json\"\nstate-dir = \"/tmp/from-file\"\nno-hooks = true\n",
+        )
+        .unwrap();
+        let cfg = p.to_str().unwrap();
+        // File over defaults.
+        let cli = parsed(&["aegis", "serve", "--config", cfg]).unwrap();
+        let a = serve_args(&cli);
+        assert_eq!(a.listen, "127.0.0.1:6001".parse().unwrap());
+        assert_eq!((a.stall_secs, a.max_watchers, a.no_hooks), (7, 5, true));
+        assert_eq!(a.metrics_listen, Some("127.0.0.1:6002".parse().unwrap()));
+        assert_eq!(a.state_dir.as_deref(), Some(std::path::Path::new("/tmp/from-file")));
+        assert_eq!(cli.log_format, aegis::telemetry::LogFormat::Json);
+        // Untouched keys keep clap's defaults.
+        assert_eq!(a.retain_events, 10_000);
+        // Flags over the file.
+        let cli = parsed(&["aegis", "serve", "--config", cfg, "--stall-secs", "9", "--log-format", "text"]).unwrap();
+        assert_eq!(serve_args(&cli).stall_secs, 9);
+        assert_eq!(cli.log_format, aegis::telemetry::LogFormat::Text);
+        // The environment over the file (this is the only test that sets AEGIS_MAX_WATCHERS).
+        std::env::set_var("AEGIS_MAX_WATCHERS", "11");
+        let cli = parsed(&["aegis", "serve", "--config", cfg]);
+        std::env::remove_var("AEGIS_MAX_WATCHERS");
+        let cli = cli.unwrap();
+        assert_eq!(serve_args(&cli).max_watchers, 11);
+        assert_eq!(serve_args(&cli).stall_secs, 7);
+    }
+
+    #[test]
+    fn unknown_config_keys_and_missing_explicit_files_are_clear_errors() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("aegis.toml");
+        std::fs::write(&p, "listen = \"127.0.0.1:6001\"\nmax-sesions = 3\n").unwrap();
+        let e = format!("{:#}", parsed(&["aegis", "serve", "--config", p.to_str().unwrap()]).err().unwrap());
+        assert!(e.contains("aegis.toml") && e.contains("line 2") && e.contains("max-sesions"), "{e}");
+        let e = format!("{:#}", parsed(&["aegis", "serve", "--config", "/nonexistent/aegis.toml"]).err().unwrap());
+        assert!(e.contains("cannot read config file /nonexistent/aegis.toml"), "{e}");
+    }
+
+    #[test]
+    fn completions_cover_every_subcommand_in_each_shell() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+            let mut out = Vec::new();
+            aegis::docs::completions(Cli::command(), shell, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            for name in subcommands() {
+                assert!(text.contains(&name), "{shell} completions lack {name}");
+            }
+            // Flags of a subcommand are completed too.
+            assert!(text.contains("metrics-listen"), "{shell} completions lack --metrics-listen");
+        }
+    }
+
+    #[test]
+    fn the_man_page_documents_every_subcommand_and_its_flags() {
+        let mut out = Vec::new();
+        aegis::docs::man(Cli::command(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(".ie") || text.contains(".TH aegis"), "{}", &text[..200.min(text.len())]);
+        for name in subcommands() {
+            assert!(
+                text.contains(&format!(".SH \"AEGIS {}\"", name.to_uppercase())),
+                "man page lacks a section for {name}"
+            );
+        }
+        assert!(text.contains("metrics\\-listen"), "man page lacks --metrics-listen");
     }
 }

@@ -29,6 +29,24 @@ pub enum State {
 }
 
 impl State {
+    /// Every state (the sessions-by-state gauge sets each, zeros included).
+    pub const ALL: [State; 14] = [
+        State::Starting,
+        State::Idle,
+        State::Working,
+        State::AskQuestion,
+        State::PermissionPrompt,
+        State::BashApproval,
+        State::PlanMode,
+        State::TrustPrompt,
+        State::Compacting,
+        State::RateLimited,
+        State::Error,
+        State::Exited,
+        State::Unknown,
+        State::ApiKeyPrompt,
+    ];
+
     /// Settled: CC waits for input (or has exited). Clients use this flag, never their own list.
     pub fn stable(self) -> bool {
         matches!(

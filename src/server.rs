@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub max_watchers: usize,
     /// TCP_NODELAY on accepted gRPC connections (always, except as a benchmark baseline).
     pub tcp_nodelay: bool,
+    /// Prometheus `/metrics` address (off when None); loopback unless a token is set, like `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Finds a program on PATH (tmux windows exec it directly, without a shell).
@@ -175,6 +177,15 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
             cfg.listen
         );
     }
+    if let Some(m) = cfg.metrics_listen {
+        if !m.ip().is_loopback() && cfg.token.is_none() {
+            anyhow::bail!(
+                "refusing to serve metrics on {m} without a token (--token-file or --token; only loopback may be unauthenticated)"
+            );
+        }
+    }
+    // Installed first, so adoption's events and tmux commands at start-up are counted too.
+    let recorder = cfg.metrics_listen.map(|_| crate::telemetry::install_recorder()).transpose()?;
     // The state dir is private (0700) and locked before anything else touches it.
     crate::private_fs::dir(&cfg.state_dir)
         .with_context(|| format!("cannot create state dir {}", cfg.state_dir.display()))?;
@@ -258,6 +269,13 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     };
     let reflection = reflection_files().build_v1()?;
     let reflection_v1alpha = reflection_files().build_v1alpha()?;
+    let caps = crate::api::service::Caps::new(cfg.max_sessions, cfg.max_watchers);
+    let metrics_addr = match (cfg.metrics_listen, recorder) {
+        (Some(a), Some(handle)) => {
+            Some(start_metrics(a, handle, &cfg, &mgr, caps.watchers_open(), stop_rx.clone()).await?)
+        }
+        _ => None,
+    };
     let service = Service {
         mgr: mgr.clone(),
         idem: Idempotency::default(),
@@ -265,7 +283,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         watch: cfg.watch,
         tmux_version,
         state_dir: cfg.state_dir.to_string_lossy().into_owned(),
-        caps: crate::api::service::Caps::new(cfg.max_sessions, cfg.max_watchers),
+        caps,
     };
     let auth = BearerAuth::new(cfg.token.clone());
     let sessions = SessionServiceServer::with_interceptor(service, move |r| auth.check(r));
@@ -275,13 +293,18 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     lock.record(Some(addr))?;
     // The one line on stdout: tests and scripts read the bound address from it.
     println!("listening {addr}");
-    tracing::info!(%addr, %hook_addr, "aegis serving");
+    if let Some(m) = metrics_addr {
+        // The second line, when metrics are on: where to scrape.
+        println!("metrics {m}");
+    }
+    tracing::info!(%addr, %hook_addr, metrics = ?metrics_addr, "aegis serving");
     // TCP_NODELAY on every accepted socket: `serve_with_incoming_shutdown` ignores the builder's
     // `tcp_nodelay`, and with Nagle on, a small unary response waits for the client's delayed ACK
     // (~40 ms on Linux loopback). TcpIncoming sets it per accepted connection.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(cfg.tcp_nodelay));
     let h2 = health.clone();
     tonic::transport::Server::builder()
+        .layer(crate::api::observe::RpcLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -295,6 +318,40 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     mgr.shutdown().await;
     tracing::info!("aegis stopped");
     Ok(())
+}
+
+/// Installs the Prometheus recorder and serves `/metrics` on `addr` until the service stops.
+async fn start_metrics(
+    addr: SocketAddr,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    cfg: &ServeConfig,
+    mgr: &std::sync::Arc<Manager>,
+    watchers: impl Fn() -> usize + Send + Sync + 'static,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<SocketAddr> {
+    use crate::telemetry::{SESSIONS, WATCHERS};
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot bind metrics address {addr}"))?;
+    let bound = listener.local_addr()?;
+    // The gauges are read from the live tables at scrape time (no counting to drift).
+    let m = std::sync::Arc::downgrade(mgr);
+    let refresh = move || {
+        let Some(mgr) = m.upgrade() else { return };
+        let (total, live, by_state) = mgr.counts();
+        for s in crate::model::State::ALL {
+            let n = match s {
+                crate::model::State::Exited => total - live,
+                _ => by_state.get(s.name()).copied().unwrap_or(0),
+            };
+            metrics::gauge!(SESSIONS, "state" => s.name()).set(n as f64);
+        }
+        metrics::gauge!(WATCHERS).set(watchers() as f64);
+    };
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    crate::telemetry::serve_metrics(listener, handle, cfg.token.clone(), refresh, shutdown);
+    Ok(bound)
 }
 
 #[cfg(test)]

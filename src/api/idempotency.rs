@@ -115,6 +115,7 @@ impl Idempotency {
                 "request_id must be 1-128 characters of [A-Za-z0-9._:-]",
             )));
         }
+        tracing::Span::current().record("request_id", request_id);
         let key = format!("{method}/{request_id}");
         let lock = self.inflight.lock().unwrap().entry(key.clone()).or_default().clone();
         let entry = LockEntry { table: &self.inflight, key: key.clone(), lock };

@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod convert;
 pub mod idempotency;
+pub mod observe;
 pub mod service;
 pub mod status;
 pub mod streams;

@@ -44,6 +44,13 @@ impl Caps {
         Caps { max_sessions, max_watchers, watchers: Arc::new(tokio::sync::Semaphore::new(max_watchers)) }
     }
 
+    /// Reads the number of open watch streams (for the watchers gauge; the service itself is moved
+    /// into the tonic server, so this holds its own handle on the slots).
+    pub fn watchers_open(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let (slots, max) = (self.watchers.clone(), self.max_watchers);
+        move || max.saturating_sub(slots.available_permits())
+    }
+
     /// A watch stream's slot, held for the stream's life.
     fn watcher(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
         self.watchers.clone().try_acquire_owned().map_err(|_| {

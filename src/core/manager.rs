@@ -249,14 +249,19 @@ impl Manager {
         if id_or_name.is_empty() {
             return Err(CoreError::invalid("session_id", "SESSION_ID_REQUIRED", "session_id is required"));
         }
-        let sessions = self.sessions.read().unwrap();
-        if let Some(h) = sessions.get(id_or_name) {
-            return Ok(h.clone());
-        }
-        // Names: prefer a live session, else the newest.
-        let mut named: Vec<_> = sessions.values().filter(|h| h.get().name == id_or_name).cloned().collect();
-        named.sort_by_key(|h| (h.get().state != State::Exited, h.get().created));
-        named.pop().ok_or_else(|| CoreError::session_not_found(id_or_name))
+        let found = {
+            let sessions = self.sessions.read().unwrap();
+            sessions.get(id_or_name).cloned().or_else(|| {
+                // Names: prefer a live session, else the newest.
+                let mut named: Vec<_> = sessions.values().filter(|h| h.get().name == id_or_name).cloned().collect();
+                named.sort_by_key(|h| (h.get().state != State::Exited, h.get().created));
+                named.pop()
+            })
+        };
+        let h = found.ok_or_else(|| CoreError::session_not_found(id_or_name))?;
+        // The calling RPC's span (if any) carries the session id in its log lines.
+        tracing::Span::current().record("session_id", h.get().id.as_str());
+        Ok(h)
     }
 
     pub fn get(&self, id: &str) -> CoreResult<SessionRecord> {
@@ -351,6 +356,7 @@ impl Manager {
             detail,
         };
         let event = self.store.commit(event, next.clone()).await.map_err(|e| CoreError::internal(e.to_string()))?;
+        crate::telemetry::event_committed(&event, &next);
         *rec = next.clone();
         h.snapshot.send_replace(next);
         Ok(event)

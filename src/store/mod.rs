@@ -277,6 +277,7 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Op>, publisher: broadcast::S
                 let results = commit_group(&mut conn, &group, keep);
                 for ((_, _, reply), result) in group.into_iter().zip(results) {
                     if let Ok(ev) = &result {
+                        metrics::counter!(crate::telemetry::EVENTS_COMMITTED).increment(1);
                         // No receivers is fine; publishing happens after the commit, in commit order.
                         let _ = publisher.send(ev.clone());
                     }

@@ -317,6 +317,9 @@ impl Tmux {
     /// secrets such as env values or typed text).
     async fn run(&self, label: &str, args: Vec<OsString>, stdin: Option<&[u8]>) -> Result<String, TmuxError> {
         let command = format!("tmux -L {} {}", self.socket, label);
+        // The subcommand is the label's first word (labels never carry caller text).
+        let sub = label.split_whitespace().next().unwrap_or("").to_string();
+        metrics::counter!(crate::telemetry::TMUX_COMMANDS, "subcommand" => sub).increment(1);
         let mut cmd = self.command();
         cmd.args(&args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
