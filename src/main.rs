@@ -32,6 +32,8 @@ enum Command {
     Human(aegis::cli::CliCommand),
     /// Serve the Aegis tools over MCP on stdio (for agents; see README).
     Mcp,
+    /// Log the sessions' CC config dir in: runs CC's own /login in this terminal with that dir.
+    Login(aegis::login::LoginArgs),
     /// Run the scripted fake Anthropic Messages API (test orchestrations offline; see docs/fake-api.md).
     FakeApi {
         /// Address to listen on (loopback).
@@ -88,13 +90,10 @@ struct ServeArgs {
     /// Concurrent watch streams at most; beyond is RESOURCE_EXHAUSTED (TOO_MANY_WATCHERS).
     #[arg(long, env = "AEGIS_MAX_WATCHERS", default_value_t = aegis::api::service::Caps::DEFAULT_MAX_WATCHERS)]
     max_watchers: usize,
-}
-
-fn default_state_dir() -> PathBuf {
-    std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state"))
-        .join("aegis")
+    /// Demo: sessions use the built-in scripted model on loopback and a private, pre-seeded CC config
+    /// dir in the state dir (no Claude account; work dirs trusted). Without it: your CC login.
+    #[arg(long, env = "AEGIS_DEMO", conflicts_with = "claude_config_dir")]
+    demo: bool,
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -119,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let token = match cli.command {
-        Command::FakeApi { .. } => None,
+        Command::FakeApi { .. } | Command::Login(_) => None,
         _ => aegis::server::resolve_token(cli.token, cli.token_file.as_deref())?,
     };
     let conn =
@@ -127,10 +126,11 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Human(cmd) => std::process::exit(aegis::cli::run(cmd, conn).await?),
         Command::Mcp => aegis::mcp::serve_stdio(conn).await,
+        Command::Login(a) => std::process::exit(aegis::login::run(&a)?),
         Command::Serve(a) => {
             let cfg = ServeConfig {
                 listen: a.listen,
-                state_dir: a.state_dir.unwrap_or_else(default_state_dir),
+                state_dir: a.state_dir.unwrap_or_else(aegis::server::default_state_dir),
                 tmux_bin: a.tmux_bin,
                 tmux_socket: a.tmux_socket,
                 claude_bin: a.claude_bin,
@@ -146,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 max_sessions: a.max_sessions,
                 max_watchers: a.max_watchers,
+                demo: a.demo,
             };
             serve(cfg, termination()).await
         }
