@@ -64,7 +64,8 @@ async fn doctor_finds_a_missing_login_and_a_dead_hook_port_with_their_fixes() {
             let _ = c.write_all(b"HTTP/1.0 200 OK\r\n\r\nsomething else");
         }
     });
-    let (status, detail) = check(&doctor(&rig), "hooks");
+    let report = doctor(&rig);
+    let (status, detail) = check(&report, "hooks");
     std::fs::write(&port_file, saved).unwrap();
     t.join().unwrap();
     assert_eq!(status, "fail", "{detail}");
