@@ -7,7 +7,7 @@ use axum::{
     extract::{DefaultBodyLimit, Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
     serve::ListenerExt as _,
     Json, Router,
 };
@@ -20,6 +20,9 @@ use std::sync::Arc;
 /// PreToolUse/PermissionRequest of a Write with the file's content; 4 MiB leaves room for those. A
 /// payload over the cap only loses that hook's hint (CC carries on; the screen still shows dialogs).
 pub const MAX_HOOK_BODY: usize = 4 << 20;
+
+/// The body of `GET /` on the hook port (the doctor's live probe).
+pub const PROBE_REPLY: &str = "aegis hooks";
 
 async fn hook(State(mgr): State<Arc<Manager>>, Path((sid, secret)): Path<(String, String)>, body: Bytes) -> Response {
     // Arrival: axum has read the body. The reply time is measured from here to the response.
@@ -65,6 +68,8 @@ pub async fn start(
     crate::private_fs::write(port_file, addr.port().to_string().as_bytes())?;
     let app = Router::new()
         .route("/hooks/{sid}/{secret}", post(hook))
+        // What `aegis doctor` probes: proof that this port is Aegis's hook endpoint and answers.
+        .route("/", get(|| async { PROBE_REPLY }))
         .layer(DefaultBodyLimit::max(MAX_HOOK_BODY))
         .with_state(mgr);
     tokio::spawn(async move {

@@ -8,9 +8,11 @@
 //! - [`core`]: sessions, state fusion, pending interactions, event log — no gRPC here.
 //! - [`store`]: the embedded SQLite store behind the core; [`private_fs`]: 0700/0600 state files.
 //! - [`api`]: thin tonic handlers and the one place that maps core errors to `tonic::Status`.
-//! - [`cli`], [`mcp`]: the human commands and the MCP server, both thin gRPC clients.
+//! - [`cli`], [`mcp`]: the human commands and the MCP server, both thin gRPC clients; [`login`]:
+//!   `aegis login` (CC's own `/login` for the sessions' config dir).
+//! - [`fakeapi`]: a scripted fake Anthropic Messages API for tests and offline use (and `serve --demo`).
+//! - [`session_env`]: which variables a new session's CC gets, and their precedence.
 //! - [`telemetry`]: metric names, the Prometheus recorder, the log subscriber (below every room).
-//! - [`fakeapi`]: a scripted fake Anthropic Messages API for tests and offline use.
 pub mod api;
 pub mod cc;
 pub mod cli;
@@ -21,12 +23,14 @@ pub mod docs;
 pub mod fakeapi;
 pub mod files;
 pub mod hooks_http;
+pub mod login;
 pub mod mcp;
 pub mod model;
 pub mod private_fs;
 pub mod process;
 pub mod proto;
 pub mod server;
+pub mod session_env;
 pub mod store;
 pub mod telemetry;
 pub mod tmux;

@@ -35,6 +35,8 @@ enum Command {
     Human(aegis::cli::CliCommand),
     /// Serve the Aegis tools over MCP on stdio (for agents; see README).
     Mcp,
+    /// Log the sessions' CC config dir in: runs CC's own /login in this terminal with that dir.
+    Login(aegis::login::LoginArgs),
     /// Run the scripted fake Anthropic Messages API (test orchestrations offline; see docs/fake-api.md).
     FakeApi {
         /// Address to listen on (loopback).
@@ -106,6 +108,10 @@ struct ServeArgs {
     /// Config file (aegis.toml). Default: $XDG_CONFIG_HOME/aegis/aegis.toml, used if present.
     #[arg(long, env = "AEGIS_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Demo: sessions use the built-in scripted model on loopback and a private, pre-seeded CC config
+    /// dir in the state dir (no Claude account; work dirs trusted). Without it: your CC login.
+    #[arg(long, env = "AEGIS_DEMO", conflicts_with = "claude_config_dir")]
+    demo: bool,
 }
 
 /// Fills in the values of `aegis.toml` where clap took its own default, giving flags > env > file >
@@ -153,13 +159,6 @@ fn print_docs(cmd: &Command) -> anyhow::Result<()> {
     }
 }
 
-fn default_state_dir() -> PathBuf {
-    std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state"))
-        .join("aegis")
-}
-
 /// Resolves on Ctrl-C or SIGTERM.
 async fn termination() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
@@ -182,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
     let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     aegis::telemetry::init_logging(cli.log_format, default_level);
     let token = match cli.command {
-        Command::FakeApi { .. } | Command::Completions { .. } | Command::Man => None,
+        Command::FakeApi { .. } | Command::Completions { .. } | Command::Man | Command::Login(_) => None,
         _ => aegis::server::resolve_token(cli.token, cli.token_file.as_deref())?,
     };
     let conn =
@@ -190,10 +189,11 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Human(cmd) => std::process::exit(aegis::cli::run(cmd, conn).await?),
         Command::Mcp => aegis::mcp::serve_stdio(conn).await,
+        Command::Login(a) => std::process::exit(aegis::login::run(&a)?),
         Command::Serve(a) => {
             let cfg = ServeConfig {
                 listen: a.listen,
-                state_dir: a.state_dir.unwrap_or_else(default_state_dir),
+                state_dir: a.state_dir.unwrap_or_else(aegis::server::default_state_dir),
                 tmux_bin: a.tmux_bin,
                 tmux_socket: a.tmux_socket,
                 claude_bin: a.claude_bin,
@@ -211,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
                 max_watchers: a.max_watchers,
                 tcp_nodelay: a.tcp_nodelay,
                 metrics_listen: a.metrics_listen,
+                demo: a.demo,
             };
             serve(cfg, termination()).await
         }

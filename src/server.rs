@@ -39,6 +39,49 @@ pub struct ServeConfig {
     pub tcp_nodelay: bool,
     /// Prometheus `/metrics` address (off when None); loopback unless a token is set, like `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// `--demo`: sessions run against the built-in scripted model with a private, pre-seeded CC
+    /// config dir (no Claude account needed; see [`start_demo`]).
+    pub demo: bool,
+}
+
+/// `<state>/service.json`: what `aegis doctor` needs to know about the running service's sessions.
+pub const SERVICE_FACTS: &str = "service.json";
+
+/// What `--demo` adds: the built-in scripted model on loopback and the demo's CC config dir.
+struct Demo {
+    api: crate::fakeapi::FakeApi,
+    config_dir: PathBuf,
+}
+
+/// Starts the built-in scripted model (the code of `aegis fake-api`) in-process on loopback, on the
+/// port of the previous run when it is free (re-adopted sessions keep their ANTHROPIC_BASE_URL), and
+/// seeds `<state>/demo/claude-config`.
+async fn start_demo(state_dir: &Path) -> anyhow::Result<Demo> {
+    let dir = state_dir.join("demo");
+    crate::private_fs::dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config_dir = dir.join("claude-config");
+    crate::cc::demo::seed(&config_dir).with_context(|| format!("cannot seed {}", config_dir.display()))?;
+    let port_file = dir.join("api-port");
+    let last: u16 = std::fs::read_to_string(&port_file).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", last)).await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?,
+    };
+    let port = listener.local_addr()?.port();
+    crate::private_fs::write(&port_file, format!("{port}\n").as_bytes())?;
+    let api = crate::fakeapi::FakeApi::start_on(listener, crate::fakeapi::Script::builtin()).await?;
+    Ok(Demo { api, config_dir })
+}
+
+/// `$XDG_STATE_HOME/aegis` or `~/.local/state/aegis` (`--state-dir` default; `AEGIS_STATE_DIR` wins).
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("AEGIS_STATE_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state"))
+        .join("aegis")
 }
 
 /// Finds a program on PATH (tmux windows exec it directly, without a shell).
@@ -199,18 +242,44 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         anyhow::bail!("the Claude Code binary {} {problem} (set --claude-bin)", claude_bin.display());
     }
     let cc_version = version_of(&claude_bin, "--version").await;
-    let config_dir = cfg
-        .claude_config_dir
-        .clone()
-        .or_else(|| std::env::var_os("CLAUDE_CONFIG_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".claude"));
+    // What every session gets from this service's environment (crate::session_env), taken now.
+    let service_env = crate::session_env::from_service(
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
+    let demo = if cfg.demo {
+        if cfg.claude_config_dir.is_some() {
+            anyhow::bail!("--demo uses its own CC config dir; give --demo or --claude-config-dir, not both");
+        }
+        Some(start_demo(&cfg.state_dir).await?)
+    } else {
+        None
+    };
+    let session_env = match &demo {
+        Some(d) => crate::cc::demo::session_env(service_env, &d.api.base_url()),
+        None => service_env,
+    };
+    let config_dir = demo
+        .as_ref()
+        .map(|d| d.config_dir.clone())
+        .unwrap_or_else(|| crate::session_env::config_dir(cfg.claude_config_dir.as_deref()));
+    // For `aegis doctor` on this machine: which config dir and which variable names (never values)
+    // the sessions get. 0600 in the 0700 state dir.
+    let facts = serde_json::json!({
+        "pid": std::process::id(),
+        "claude_config_dir": config_dir,
+        "demo": demo.is_some(),
+        "session_env_names": session_env.iter().filter(|(_, v)| !v.is_empty()).map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+    });
+    crate::private_fs::write(&cfg.state_dir.join(SERVICE_FACTS), facts.to_string().as_bytes())?;
     let mgr = Manager::new(
         ManagerConfig {
             tmux_session: "aegis".into(),
             claude_bin,
             claude_config_dir: config_dir.clone(),
             state_dir: cfg.state_dir.clone(),
-            set_config_dir_env: cfg.claude_config_dir.is_some(),
+            set_config_dir_env: cfg.claude_config_dir.is_some() || demo.is_some(),
+            session_env,
+            trust_work_dirs: demo.is_some(),
             stall_threshold: cfg.stall_threshold,
             keep_events_per_session: cfg.retain_events,
             hooks: cfg.hooks,
@@ -298,6 +367,13 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         println!("metrics {m}");
     }
     tracing::info!(%addr, %hook_addr, metrics = ?metrics_addr, "aegis serving");
+    if let Some(d) = &demo {
+        tracing::info!(
+            model = %d.api.base_url(),
+            config_dir = %d.config_dir.display(),
+            "demo: sessions use the built-in scripted model (no Claude account); drop --demo to use your CC login"
+        );
+    }
     // TCP_NODELAY on every accepted socket: `serve_with_incoming_shutdown` ignores the builder's
     // `tcp_nodelay`, and with Nagle on, a small unary response waits for the client's delayed ACK
     // (~40 ms on Linux loopback). TcpIncoming sets it per accepted connection.
@@ -316,6 +392,9 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         })
         .await?;
     mgr.shutdown().await;
+    if let Some(d) = demo {
+        d.api.shutdown().await;
+    }
     tracing::info!("aegis stopped");
     Ok(())
 }

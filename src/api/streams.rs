@@ -270,6 +270,8 @@ mod tests {
             claude_config_dir: dir.path().into(),
             state_dir: dir.path().into(),
             set_config_dir_env: false,
+            session_env: Vec::new(),
+            trust_work_dirs: false,
             stall_threshold: Duration::from_secs(300),
             keep_events_per_session: 100,
             hooks: true,

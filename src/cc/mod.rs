@@ -2,6 +2,8 @@
 //! ([`transcript`]), hook payloads ([`hook_payload`]) and the
 //! `sessions/<pid>.json` status file ([`status_file`]).
 
+pub mod auth;
+pub mod demo;
 pub mod hook_payload;
 pub mod launch;
 pub mod status_file;

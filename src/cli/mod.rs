@@ -651,6 +651,9 @@ fn print_after_wait_stderr(s: &Session) {
     for p in &s.pending_interactions {
         eprint!("{}", render::interaction_text(p));
     }
+    if s.pending_interactions.is_empty() && !s.last_assistant_message.is_empty() {
+        eprintln!("{}", s.last_assistant_message);
+    }
 }
 
 async fn get_session(client: &mut Client, t: Duration, id: &str) -> anyhow::Result<Session> {

@@ -41,6 +41,12 @@ pub struct ManagerConfig {
     pub state_dir: PathBuf,
     /// Whether to pass CLAUDE_CONFIG_DIR to CC (only when it was configured explicitly).
     pub set_config_dir_env: bool,
+    /// The service's environment every new session gets, below the request's `env`
+    /// (see `crate::session_env`): taken when the service starts, never from the tmux server.
+    pub session_env: Vec<(String, String)>,
+    /// Mark each new session's work dir trusted in the (private, demo) CC config dir before CC
+    /// starts, so no trust dialog shows (`serve --demo` only: never for a user's config dir).
+    pub trust_work_dirs: bool,
     pub stall_threshold: Duration,
     pub keep_events_per_session: i64,
     /// Inject Aegis's hooks into CC. Off, state comes from the screen, status file and transcript
@@ -409,8 +415,14 @@ impl Manager {
             prompt: &p.prompt,
             settings_path: &settings_path,
         });
-        let mut env: Vec<(String, String)> = p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env = crate::session_env::merge(&self.cfg.session_env, &p.env);
+        if self.cfg.trust_work_dirs {
+            crate::cc::demo::trust_dir(&self.cfg.claude_config_dir, &work_dir)
+                .map_err(|e| CoreError::internal(format!("cannot mark {} trusted: {e}", work_dir.display())))?;
+        }
+        let own_key = env.iter().find(|(k, _)| k == "ANTHROPIC_API_KEY").map(|(_, v)| v.clone());
         if self.cfg.set_config_dir_env {
+            env.retain(|(k, _)| k != "CLAUDE_CONFIG_DIR");
             env.push(("CLAUDE_CONFIG_DIR".into(), self.cfg.claude_config_dir.to_string_lossy().into_owned()));
         }
         let (cols, rows) =
@@ -447,7 +459,6 @@ impl Manager {
             rows,
         };
         let (handle, rx) = SessionHandle::new(rec.clone());
-        let own_key = p.env.get("ANTHROPIC_API_KEY").cloned().or_else(|| std::env::var("ANTHROPIC_API_KEY").ok());
         *handle.own_api_key.lock().unwrap() = own_key.filter(|k| !k.is_empty());
         let handle = Arc::new(handle);
         // Register before the window exists so no hook or output of the new CC is lost. The quota,

@@ -427,7 +427,8 @@ impl Tmux {
 
     /// A server started before the environment was scrubbed (or by hand) may hold `AEGIS_*`
     /// variables (the token among them) in its global or holder-session environment, which new
-    /// windows inherit: unset them.
+    /// windows inherit: unset them. The same for the family each session gets from the service at
+    /// creation (`crate::session_env`): the first client's ANTHROPIC_* must not outlive a restart.
     async fn forget_service_env(&self, session: &str) -> Result<(), TmuxError> {
         let target = format!("={session}");
         let mut a: Vec<OsString> = Vec::new();
@@ -435,7 +436,7 @@ impl Tmux {
             let mut show = args(["show-environment"]);
             show.extend(scope.iter().map(OsString::from));
             let out = self.run("show-environment", show, None).await?;
-            for name in service_env_names_in(&out) {
+            for name in scrubbed_env_names_in(&out) {
                 if !a.is_empty() {
                     a.push(";".into());
                 }
@@ -512,16 +513,26 @@ impl Tmux {
                 None,
             )
             .await?;
-            // 3. Start the real program: argv after `--`, never through a shell.
-            let mut a = args(["respawn-pane", "-k", "-t", &pane_id, "-c"]);
-            a.push(escape_arg(&escape_format(cwd)).into());
+            // 3. Start the real program: argv after `--`, never through a shell. The command goes
+            // to `source-file -` on stdin, not on a tmux client's argv: env values (API keys) would
+            // show in `ps` to every local user. Every value is one double-quoted token.
+            let mut line = format!("respawn-pane -k -t {pane_id} -c {}", quote_token(&escape_format(cwd)));
             for (k, v) in &spec.env {
-                a.push("-e".into());
-                a.push(escape_arg(&format!("{k}={v}")).into());
+                line.push_str(" -e ");
+                line.push_str(&quote_token(&format!("{k}={v}")));
             }
-            a.push("--".into());
-            a.extend(spec.argv.iter().map(|s| OsString::from(escape_arg(s))));
-            self.run(&format!("respawn-pane -t {pane_id}"), a, None).await?;
+            line.push_str(" --");
+            for s in &spec.argv {
+                line.push(' ');
+                line.push_str(&quote_token(s));
+            }
+            line.push('\n');
+            self.run(
+                &format!("source-file - (respawn-pane -t {pane_id})"),
+                args(["source-file", "-"]),
+                Some(line.as_bytes()),
+            )
+            .await?;
             // 4. The pid of the real program.
             let out = self
                 .run(
@@ -703,12 +714,14 @@ pub fn service_env_names() -> Vec<OsString> {
     std::env::vars_os().map(|(k, _)| k).filter(|k| k.as_encoded_bytes().starts_with(b"AEGIS_")).collect()
 }
 
-/// Names of `AEGIS_*` variables in `show-environment` output (`NAME=value`, or `-NAME` for removed).
-fn service_env_names_in(show_environment: &str) -> Vec<String> {
+/// Names in `show-environment` output (`NAME=value`, or `-NAME` for removed) that the server must
+/// not hold: `AEGIS_*` and the family each session gets from the service at creation
+/// ([`crate::session_env::is_scrubbed`]).
+fn scrubbed_env_names_in(show_environment: &str) -> Vec<String> {
     show_environment
         .lines()
         .filter_map(|l| l.split_once('=').map(|(k, _)| k))
-        .filter(|k| k.starts_with("AEGIS_") && validate_env_key(k).is_ok())
+        .filter(|k| crate::session_env::is_scrubbed(k) && validate_env_key(k).is_ok())
         .map(str::to_string)
         .collect()
 }
@@ -724,6 +737,29 @@ pub fn escape_arg(s: &str) -> String {
         Some(rest) => format!("{rest}\\;"),
         None => s.to_string(),
     }
+}
+
+/// One double-quoted token for tmux's command parser (`source-file`): `\`, `"` and `$` are
+/// escaped and control characters written as escapes (`\n`, octal), so a value never ends the
+/// token, starts a comment or a `%if` line, or expands a variable (verified on tmux 3.3a by
+/// `new_window_env_cwd_argv_verbatim`). Not single quotes: tmux drops a `#` line inside them.
+pub fn quote_token(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("\\$"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Escape a value that tmux expands as a format (`-c`, `-n`, `-s`): `#` → `##`.

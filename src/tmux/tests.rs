@@ -191,7 +191,7 @@ async fn new_window_env_cwd_argv_verbatim() {
         "/bin/sh".to_string(),
         "-c".into(),
         // Fixed script; the tricky values are data.
-        r#"printf '%s\n' "$0" "$@" "FOO=$FOO" "BAR=$BAR" "PWD=$(pwd)" > "$OUT"; exec sleep 30"#.into(),
+        r#"printf '%s\n' "$0" "$@" "FOO=$FOO" "BAR=$BAR" "BAZ=$BAZ" "PWD=$(pwd)" > "$OUT"; exec sleep 30"#.into(),
         "zero".into(),
     ];
     argv.extend(tricky.iter().map(|s| s.to_string()));
@@ -202,6 +202,8 @@ async fn new_window_env_cwd_argv_verbatim() {
             ("OUT".into(), out.to_str().unwrap().into()),
             ("FOO".into(), "v #{pane_id} #(echo z);".into()),
             ("BAR".into(), "".into()),
+            // Through tmux's command parser (source-file): quotes, escapes, comments, lines.
+            ("BAZ".into(), "a'b \"c\" \\ \\\" $HOME ~ {x} ;\n# not a comment\n%if 1\t\u{1}end\\".into()),
         ],
         argv,
         cols: 100,
@@ -214,6 +216,8 @@ async fn new_window_env_cwd_argv_verbatim() {
     expected.extend(tricky.iter().map(|s| s.to_string()));
     expected.push("FOO=v #{pane_id} #(echo z);".into());
     expected.push("BAR=".into());
+    expected
+        .extend("BAZ=a'b \"c\" \\ \\\" $HOME ~ {x} ;\n# not a comment\n%if 1\t\u{1}end\\".lines().map(String::from));
     expected.push(format!("PWD={}", cwd.display()));
     let got: Vec<&str> = text.lines().collect();
     assert_eq!(got, expected);
@@ -486,8 +490,9 @@ async fn title_changed_event() {
 
 #[test]
 fn service_env_names_are_found_in_show_environment_output() {
-    let out = "AEGIS_TOKEN=abc\nHOME=/h\n-AEGIS_GONE\nAEGIS_LISTEN=1.2.3.4:5\nNOT_AEGIS_X=1\nAEGIS_BAD;NAME=1\n";
-    assert_eq!(service_env_names_in(out), ["AEGIS_TOKEN", "AEGIS_LISTEN"]);
+    let out = "AEGIS_TOKEN=abc\nHOME=/h\n-AEGIS_GONE\nAEGIS_LISTEN=1.2.3.4:5\nNOT_AEGIS_X=1\nAEGIS_BAD;NAME=1\n\
+               ANTHROPIC_BASE_URL=http://old\nPATH=/bin\n";
+    assert_eq!(scrubbed_env_names_in(out), ["AEGIS_TOKEN", "AEGIS_LISTEN", "ANTHROPIC_BASE_URL"]);
 }
 
 /// A server that already holds `AEGIS_*` variables (started before they were scrubbed) forgets
