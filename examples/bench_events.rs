@@ -250,14 +250,11 @@ async fn run(base: &Path, total: usize, writers: usize, resume_n: i64) -> anyhow
         (g_full.events as f64 / g_full.secs) / (s_full.events as f64 / s_full.secs)
     );
     resume.sort_by(|a, b| a.total_cmp(b));
+    let label = format!("WatchEvents from sequence 1, {resume_n}-event session");
+    let figure = format!("{:.0} ms", resume[1]);
+    let (r0, r1, r2) = (resume[0], resume[1], resume[2]);
     println!(
-        "{:<52} {:>12} {}",
-        format!("WatchEvents from sequence 1, {resume_n}-event session"),
-        format!("{:.0} ms", resume[1]),
-        format!(
-            "median of 3 ({:.0}/{:.0}/{:.0} ms); baseline: the store read in process {:.0} ms",
-            resume[0], resume[1], resume[2], direct_ms
-        )
+        "{label:<52} {figure:>12} median of 3 ({r0:.0}/{r1:.0}/{r2:.0} ms); baseline: the store read in process {direct_ms:.0} ms"
     );
     Ok(())
 }

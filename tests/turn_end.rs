@@ -41,7 +41,7 @@ async fn idle_comes_from_the_stop_hook_and_the_transcript_has_the_answer(cc: Cc)
         let got = r.session.unwrap();
         assert_eq!(common::state_of(&got), S::Idle, "{got:#?}");
         assert_eq!(last_assistant_text(&entries), Some(answer.as_str()), "transcript at IDLE: {entries:#?}");
-        let ev = got.evidence.unwrap_or_default();
+        let ev = got.evidence.clone().unwrap_or_default();
         assert_eq!(
             (ev.source, ev.hook_event.as_str()),
             (pb::EvidenceSource::Hook as i32, "Stop"),

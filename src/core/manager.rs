@@ -1037,30 +1037,6 @@ pub fn not_ready(rec: &SessionRecord, op: &str) -> CoreError {
     .with("state", rec.state.name())
 }
 
-#[cfg(test)]
-mod send_tests {
-    use super::*;
-
-    /// Lines from real `capture-pane -e` screens of 2.1.197, 2.1.330 classic and 2.1.332 fullscreen.
-    #[test]
-    fn cursor_on_the_anchor() {
-        assert!(cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7mx\x1b[0m\x1b[39m\x1b[49m"));
-        // Anchor typed, cursor still after it; an empty box; an echoed prompt in the scrollback.
-        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}x\x1b[7m"));
-        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7m \x1b[0m\x1b[39m\x1b[49m"));
-        assert!(!cursor_on_anchor("\x1b[48;5;237m❯ \x1b[38;5;231mx\x1b[39m"));
-        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7m\x1b[0mx"));
-    }
-
-    #[test]
-    fn a_restored_draft_matches_whatever_the_wrapping() {
-        let sent = "HOLD_ONCE a first prompt that wraps\naround  the box";
-        let shown = "HOLD_ONCE a first prompt that\nwraps\naround the box";
-        assert_eq!(draft_fingerprint(sent), draft_fingerprint(shown));
-        assert_ne!(draft_fingerprint(sent), draft_fingerprint("HOLD_ONCE a first prompt"));
-    }
-}
-
 fn session_exists(id: &str) -> CoreError {
     CoreError::new(ErrorKind::AlreadyExists, "SESSION_EXISTS", "a session with this id exists").with("session_id", id)
 }
@@ -1089,4 +1065,28 @@ fn admit(sessions: &HashMap<String, Arc<SessionHandle>>, id: &str, p: &CreatePar
         .with("limit", max));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    /// Lines from real `capture-pane -e` screens of 2.1.197, 2.1.330 classic and 2.1.332 fullscreen.
+    #[test]
+    fn cursor_on_the_anchor() {
+        assert!(cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7mx\x1b[0m\x1b[39m\x1b[49m"));
+        // Anchor typed, cursor still after it; an empty box; an echoed prompt in the scrollback.
+        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}x\x1b[7m"));
+        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7m \x1b[0m\x1b[39m\x1b[49m"));
+        assert!(!cursor_on_anchor("\x1b[48;5;237m❯ \x1b[38;5;231mx\x1b[39m"));
+        assert!(!cursor_on_anchor("\x1b[39m❯\u{a0}\x1b[7m\x1b[0mx"));
+    }
+
+    #[test]
+    fn a_restored_draft_matches_whatever_the_wrapping() {
+        let sent = "HOLD_ONCE a first prompt that wraps\naround  the box";
+        let shown = "HOLD_ONCE a first prompt that\nwraps\naround the box";
+        assert_eq!(draft_fingerprint(sent), draft_fingerprint(shown));
+        assert_ne!(draft_fingerprint(sent), draft_fingerprint("HOLD_ONCE a first prompt"));
+    }
 }
