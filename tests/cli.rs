@@ -83,8 +83,8 @@ fn session_lifecycle_over_the_cli() {
     assert_eq!(v[0]["state"], "IDLE");
     assert_eq!(v[0]["stable"], true);
 
-    // Hooks: a hook event is in the session's history now.
-    rig.run(&["doctor"], 30).ok().stdout_has("reached the server");
+    // Hooks: the live probe of the running service's hook endpoint.
+    rig.run(&["doctor"], 30).ok().stdout_has("hook endpoint").stdout_has("answers");
 
     // By name, with the last messages from GetTranscript.
     rig.run(&["show", "impl-#123 tâche"], 20)

@@ -19,8 +19,8 @@ async fn idle_comes_from_the_stop_hook_and_the_transcript_has_the_answer(cc: Cc)
     let s = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
     assert_eq!(common::state_of(&s), S::Idle, "{s:#?}\n{}", rig.server_log());
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    // A turn with a tool call, and a plain answer (its records are written in one go).
-    let turns = [(format!("BASH(echo tool-{tag})"), format!("Tool finished: tool-{tag}")), {
+    // A turn with a tool call CC asks permission for (`echo` alone it runs unasked), and a plain answer (its records are written in one go).
+    let turns = [(format!("BASH(touch tool-{tag}.txt && echo tool-{tag})"), format!("Tool finished: tool-{tag}")), {
         let t = format!("plain-{tag}");
         (format!("SAY({t})"), t)
     }];

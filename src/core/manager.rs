@@ -537,6 +537,9 @@ impl Manager {
         if rec.state == State::Exited {
             return Ok(rec);
         }
+        // IDLE may have gone out on the Stop hook before CC wrote the turn's last records: let them
+        // reach the transcript (bounded) before CC is killed, so the kept transcript is complete.
+        Self::await_announced_turn_end(&h).await;
         // Stop the actor first: CC's death by the kill below must not become a second exit event.
         h.signal(Signal::Stop);
         let screen = self.final_capture(&rec.tmux_pane).await.map(|c| c.0).unwrap_or_default();

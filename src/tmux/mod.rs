@@ -739,7 +739,7 @@ pub fn escape_arg(s: &str) -> String {
     }
 }
 
-/// One double-quoted token for tmux's command parser (`source-file`): `\`, `"` and `$` are
+/// One double-quoted token for tmux's command parser (`source-file`): `\`, `"`, `$` and `~` are
 /// escaped and control characters written as escapes (`\n`, octal), so a value never ends the
 /// token, starts a comment or a `%if` line, or expands a variable (verified on tmux 3.3a by
 /// `new_window_env_cwd_argv_verbatim`). Not single quotes: tmux drops a `#` line inside them.
@@ -751,6 +751,8 @@ pub fn quote_token(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '$' => out.push_str("\\$"),
+            // A leading `~` is home-expanded even inside double quotes (tmux 3.3a: "~" → /root).
+            '~' => out.push_str("\\~"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
