@@ -360,11 +360,17 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     lock.record(Some(addr))?;
-    // The one line on stdout: tests and scripts read the bound address from it.
-    println!("listening {addr}");
+    // The lines on stdout: tests and scripts read the bound address from the first, where to scrape
+    // from the second (when metrics are on). One write, and a reader that stopped reading (`| head -1`,
+    // a closed pipe) must not take the service down: `println!` would panic on EPIPE.
+    let mut banner = format!("listening {addr}\n");
     if let Some(m) = metrics_addr {
-        // The second line, when metrics are on: where to scrape.
-        println!("metrics {m}");
+        banner.push_str(&format!("metrics {m}\n"));
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
     }
     tracing::info!(%addr, %hook_addr, metrics = ?metrics_addr, "aegis serving");
     if let Some(d) = &demo {

@@ -177,3 +177,41 @@ fn the_systemd_unit_verifies() {
     // Unknown keys are only warnings: there must be none.
     assert!(!err.contains("aegis.service"), "systemd-analyze verify warned:\n{err}");
 }
+
+/// `aegis serve | head -1`, or a supervisor that closes the pipe: the banner lines must not take the
+/// service down (a `println!` panics on EPIPE).
+#[test]
+fn the_service_outlives_a_closed_stdout() {
+    let t = tempfile::tempdir().unwrap();
+    let (port, metrics) = (free_port(), free_port());
+    let socket = format!("aegis-test-{}", uuid::Uuid::new_v4().simple());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--metrics-listen", &format!("127.0.0.1:{metrics}")])
+        .args(["--tmux-socket", &socket, "--claude-bin", concat!(env!("CARGO_MANIFEST_DIR"), "/bench/fake-claude")])
+        .arg("--state-dir")
+        .arg(t.path().join("state"))
+        .env("HOME", t.path())
+        .env("XDG_CONFIG_HOME", t.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closed before the service writes its banner
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let up = loop {
+        if std::net::TcpStream::connect(("127.0.0.1", metrics)).is_ok() {
+            std::thread::sleep(Duration::from_millis(300)); // past the banner write
+            break http_get(&format!("127.0.0.1:{metrics}"), "/metrics", None).0 == 200;
+        }
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let alive = child.try_wait().unwrap().is_none();
+    let grpc = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::process::Command::new("tmux").args(["-L", &socket, "kill-server"]).output();
+    assert!(up && alive && grpc, "up {up}, alive {alive}, gRPC port open {grpc}");
+}
