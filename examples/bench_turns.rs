@@ -11,9 +11,13 @@
 //!   - the longest any sampled frame showed `running … hook` (the pane is sampled through a tmux
 //!     control client of our own, capture-pane every few ms);
 //!   - GetTranscript issued on each IDLE finds the turn's final assistant text: N/N;
-//!   - baseline, same run: CC's own Stop hook → first sampled frame with the idle box.
+//!   - baseline, same run: CC's own Stop hook → first sampled frame with the idle box;
+//!   - SendMessage → delivery confirmed (the MESSAGE_SENT event), against the same sends on a second
+//!     service with the old fixed 100 ms typing tick (`AEGIS_BENCH_FIXED_TYPING_POLL=1`);
+//!   - CreateSession → IDLE, against CC's own boot in a plain tmux window (same CC, config and
+//!     model; first frame with the idle box), interleaved `--boots` times (default 5).
 //!
-//!   cargo run --release --example bench_turns -- [--turns 50] [--cc-version 2.1.332] [--aegis PATH]
+//!   cargo run --release --example bench_turns -- [--turns 50] [--boots 5] [--cc-version 2.1.332] [--aegis PATH]
 //!
 //! Skips (exit 0, with a message) when that CC version is not installed
 //! (scripts/install-claude-code.sh).
@@ -32,6 +36,7 @@ const API_KEY: &str = "sk-ant-bench-key-000000000000";
 
 struct Opts {
     turns: usize,
+    boots: usize,
     cc_version: String,
     aegis: PathBuf,
 }
@@ -45,6 +50,7 @@ fn opts() -> Opts {
         .unwrap_or_else(|| PathBuf::from("aegis"));
     Opts {
         turns: get("--turns").and_then(|v| v.parse().ok()).unwrap_or(50),
+        boots: get("--boots").and_then(|v| v.parse().ok()).unwrap_or(5),
         cc_version: get("--cc-version").unwrap_or_else(|| "2.1.332".into()),
         aegis: get("--aegis").map(PathBuf::from).unwrap_or(default_aegis),
     }
@@ -173,49 +179,38 @@ async fn last_assistant_text(client: &mut SessionServiceClient<tonic::transport:
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let o = opts();
-    let claude = claude_bin(&o.cc_version);
-    if !claude.exists() {
-        println!(
-            "TURNS  skipped: Claude Code {} is not installed at {} (scripts/install-claude-code.sh)",
-            o.cc_version,
-            claude.display()
-        );
-        return Ok(());
-    }
-    anyhow::ensure!(o.aegis.exists(), "aegis binary not found: {} (cargo build --release)", o.aegis.display());
-    let dir = std::env::temp_dir().join(format!("aegis-bench-turns-{}", std::process::id()));
-    let (state, cfg, work, home) = (dir.join("state"), dir.join("cc-config"), dir.join("work"), dir.join("home"));
-    for d in [&state, &cfg, &work, &home] {
-        std::fs::create_dir_all(d)?;
-    }
-    let work = work.canonicalize()?;
-    seed_config(&cfg, &work)?;
-    let api = FakeApi::start(Script::builtin()).await?;
-    let socket = format!("aegis-bench-turns-{}", std::process::id());
-    let log_path = dir.join("aegis.log");
+/// A running `aegis serve` (release) for the bench; killed with its tmux server on drop of the child.
+struct Service {
+    child: tokio::process::Child,
+    addr: String,
+    socket: String,
+    log_path: PathBuf,
+}
+
+async fn start_service(
+    o: &Opts,
+    claude: &Path,
+    dir: &Path,
+    tag: &str,
+    api: &FakeApi,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<Service> {
+    let (state, cfg, home) = (dir.join(format!("state-{tag}")), dir.join("cc-config"), dir.join("home"));
+    std::fs::create_dir_all(&state)?;
+    let socket = format!("aegis-bench-turns-{}-{tag}", std::process::id());
+    let log_path = dir.join(format!("aegis-{tag}.log"));
     let mut child = tokio::process::Command::new(&o.aegis)
         .args(["serve", "--listen", "127.0.0.1:0", "--tmux-socket", &socket])
         .arg("--state-dir")
         .arg(&state)
         .arg("--claude-bin")
-        .arg(&claude)
+        .arg(claude)
         .arg("--claude-config-dir")
         .arg(&cfg)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("LANG", "C.UTF-8")
-        .env("TERM", "xterm-256color")
+        .envs(cc_env(&home, api))
+        .envs(extra_env.iter().copied())
         .env("AEGIS_LOG", "warn,aegis::hook_reply=debug")
-        // Inherited by the tmux server the service starts, hence by CC.
-        .env("ANTHROPIC_BASE_URL", api.base_url())
-        .env("ANTHROPIC_API_KEY", API_KEY)
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log_path)?)
         .kill_on_drop(true)
@@ -230,14 +225,80 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("aegis exited before listening (see {})", log_path.display())
     })
     .await??;
+    Ok(Service { child, addr, socket, log_path })
+}
 
-    let result = run(&o, &addr, &socket, &work).await;
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-    let _ = std::process::Command::new("tmux").args(["-L", &socket, "kill-server"]).stderr(Stdio::null()).status();
-    api.shutdown().await;
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+impl Service {
+    /// Stops the service and its tmux server; returns its log.
+    async fn stop(mut self) -> String {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        kill_tmux(&self.socket);
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+fn kill_tmux(socket: &str) {
+    let _ = std::process::Command::new("tmux").args(["-L", socket, "kill-server"]).stderr(Stdio::null()).status();
+}
+
+/// The environment CC gets, for the service (inherited by the tmux server it starts) and for the
+/// plain-tmux baseline alike.
+fn cc_env(home: &Path, api: &FakeApi) -> Vec<(String, String)> {
+    [
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("HOME", home.to_string_lossy().into_owned()),
+        ("LANG", "C.UTF-8".into()),
+        ("TERM", "xterm-256color".into()),
+        ("ANTHROPIC_BASE_URL", api.base_url()),
+        ("ANTHROPIC_API_KEY", API_KEY.into()),
+        ("DISABLE_TELEMETRY", "1".into()),
+        ("DISABLE_AUTOUPDATER", "1".into()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = opts();
+    let claude = claude_bin(&o.cc_version);
+    if !claude.exists() {
+        println!(
+            "TURNS  skipped: Claude Code {} is not installed at {} (scripts/install-claude-code.sh)",
+            o.cc_version,
+            claude.display()
+        );
+        return Ok(());
+    }
+    anyhow::ensure!(o.aegis.exists(), "aegis binary not found: {} (cargo build --release)", o.aegis.display());
+    let dir = std::env::temp_dir().join(format!("aegis-bench-turns-{}", std::process::id()));
+    let (cfg, work, home) = (dir.join("cc-config"), dir.join("work"), dir.join("home"));
+    for d in [&cfg, &work, &home] {
+        std::fs::create_dir_all(d)?;
+    }
+    let work = work.canonicalize()?;
+    seed_config(&cfg, &work)?;
+    let api = FakeApi::start(Script::builtin()).await?;
+
+    let svc = start_service(&o, &claude, &dir, "main", &api, &[]).await?;
+    let result = run(&svc.addr, &svc.socket, &work, o.turns).await;
+    let boots = match &result {
+        Ok(_) => boots(&o, &svc.addr, &claude, &cfg, &work, &home, &api).await,
+        Err(_) => Ok((Vec::new(), Vec::new())),
+    };
+    let log = svc.stop().await;
     let r = result?;
+    let (create_ms, boot_ms) = boots?;
+    // Baseline for the send figure: the same sends with the old fixed 100 ms typing tick.
+    let fixed_turns = o.turns.clamp(1, 15);
+    let svc = start_service(&o, &claude, &dir, "fixed", &api, &[("AEGIS_BENCH_FIXED_TYPING_POLL", "1")]).await?;
+    let fixed = run(&svc.addr, &svc.socket, &work, fixed_turns).await;
+    svc.stop().await;
+    let fixed = fixed?;
+    api.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -259,11 +320,90 @@ async fn main() -> anyhow::Result<()> {
     println!("  GetTranscript on IDLE has the final text {}/{}", r.transcript_ok, r.turns);
     println!("  baseline: CC's Stop hook → idle box      {}", dist(&r.stop_to_box, "ms"));
     println!("  IDLE event → idle box on screen          {}", dist(&r.idle_to_box, "ms"));
+    println!("  SendMessage → delivery confirmed         {}", dist(&r.send_to_delivered, "ms"));
+    println!("  baseline: fixed 100 ms typing tick       {}", dist(&fixed.send_to_delivered, "ms"));
+    println!("  CreateSession → IDLE                     {}", dist(&create_ms, "ms"));
+    println!("  baseline: CC's own boot in plain tmux    {}", dist(&boot_ms, "ms"));
+    if !create_ms.is_empty() && !boot_ms.is_empty() {
+        println!("  create overhead beyond CC's boot (p50)   {:.0} ms", pct(&create_ms, 0.5) - pct(&boot_ms, 0.5));
+    }
     Ok(())
+}
+
+/// CreateSession → IDLE on the service, interleaved with CC's own boot: the same CC, config dir and
+/// model in a window of a plain tmux server, until the first frame the classifier calls idle.
+async fn boots(
+    o: &Opts,
+    addr: &str,
+    claude: &Path,
+    cfg: &Path,
+    work: &Path,
+    home: &Path,
+    api: &FakeApi,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut client = SessionServiceClient::connect(format!("http://{addr}")).await?;
+    let socket = format!("aegis-bench-boot-{}", std::process::id());
+    let tmux = Tmux::new("tmux", socket.clone());
+    let mut env = cc_env(home, api);
+    env.push(("CLAUDE_CONFIG_DIR".into(), cfg.to_string_lossy().into_owned()));
+    let status = std::process::Command::new("tmux")
+        .args(["-L", &socket, "new-session", "-d", "-s", "hold", "-x", "120", "-y", "40"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()?;
+    anyhow::ensure!(status.success(), "cannot start the baseline tmux server");
+    let (control, mut events) = ControlClient::connect(&tmux, "hold").await?;
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let (mut create_ms, mut boot_ms) = (Vec::new(), Vec::new());
+    for i in 0..o.boots {
+        // Aegis.
+        let t0 = std::time::Instant::now();
+        let s = client
+            .create_session(pb::CreateSessionRequest {
+                work_dir: work.to_string_lossy().into_owned(),
+                name: format!("boot-bench #{i} tâche"),
+                wait: Some(pb::WaitOptions {
+                    states: vec![pb::SessionState::Idle as i32],
+                    timeout: Some(prost_types::Duration { seconds: 120, nanos: 0 }),
+                }),
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .session
+            .unwrap();
+        if s.state == pb::SessionState::Idle as i32 {
+            create_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        let _ = client.delete_session(pb::DeleteSessionRequest { session_id: s.id, ..Default::default() }).await;
+        // CC alone.
+        let t0 = std::time::Instant::now();
+        let out = std::process::Command::new("tmux")
+            .args(["-L", &socket, "new-window", "-d", "-P", "-F", "#{pane_id}", "-c"])
+            .arg(work)
+            .arg(claude)
+            .output()?;
+        let pane = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let deadline = t0 + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if let Ok(text) = control.capture(&pane, CaptureOptions::default()).await {
+                if aegis::detect::classify(&text).state == aegis::detect::ScreenState::Idle {
+                    boot_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let _ = std::process::Command::new("tmux").args(["-L", &socket, "kill-pane", "-t", &pane]).status();
+    }
+    control.close().await;
+    kill_tmux(&socket);
+    Ok((create_ms, boot_ms))
 }
 
 struct Results {
     turns: usize,
+    send_to_delivered: Vec<f64>,
     stop_to_idle: Vec<f64>,
     idle_evidence: BTreeMap<String, usize>,
     longest_running_hook: f64,
@@ -274,7 +414,7 @@ struct Results {
     idle_to_box: Vec<f64>,
 }
 
-async fn run(o: &Opts, addr: &str, socket: &str, work: &Path) -> anyhow::Result<Results> {
+async fn run(addr: &str, socket: &str, work: &Path, turn_count: usize) -> anyhow::Result<Results> {
     let mut client = SessionServiceClient::connect(format!("http://{addr}")).await?;
     let wait = |secs| {
         Some(pb::WaitOptions {
@@ -306,7 +446,8 @@ async fn run(o: &Opts, addr: &str, socket: &str, work: &Path) -> anyhow::Result<
     let mut turns: Vec<(i64, pb::SessionEvent)> = Vec::new();
     let mut transcript_ok = 0;
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    for i in 0..o.turns {
+    let mut send_to_delivered = Vec::new();
+    for i in 0..turn_count {
         let t0 = now_ms();
         let r = client
             .send_message(pb::SendMessageRequest {
@@ -334,6 +475,9 @@ async fn run(o: &Opts, addr: &str, socket: &str, work: &Path) -> anyhow::Result<
             .into_inner();
         while let Ok(Ok(Some(item))) = tokio::time::timeout(Duration::from_secs(3), stream.message()).await {
             match item.item {
+                Some(pb::watch_session_response::Item::Event(e)) if e.kind == pb::EventKind::MessageSent as i32 => {
+                    send_to_delivered.push((ts_ms(&e.time) - t0) as f64);
+                }
                 Some(pb::watch_session_response::Item::Event(e))
                     if e.kind == pb::EventKind::StateChanged as i32 && e.state == pb::SessionState::Idle as i32 =>
                 {
@@ -389,7 +533,8 @@ async fn run(o: &Opts, addr: &str, socket: &str, work: &Path) -> anyhow::Result<
         }
     }
     Ok(Results {
-        turns: o.turns,
+        turns: turn_count,
+        send_to_delivered,
         stop_to_idle,
         idle_evidence,
         longest_running_hook: longest,

@@ -666,8 +666,13 @@ impl Manager {
         // A 1 MiB paste takes CC a moment.
         let room = step + Duration::from_secs((text.len() / 100_000) as u64);
         let anchor = PROMPT_ANCHOR.to_string();
+        // Shown, and the same in two captures in a row: with captures a few ms apart, a paste CC is still
+        // applying must not pass for the whole text.
+        // (A Mutex, not a RefCell: the future must stay Send.)
+        let previous = std::sync::Mutex::new(None::<String>);
         let shown = |o: &crate::detect::ScreenObservation| {
-            o.input.as_deref().is_some_and(|i| i != anchor && i.ends_with(PROMPT_ANCHOR))
+            let settled = std::mem::replace(&mut *previous.lock().unwrap(), o.input.clone()) == o.input;
+            settled && o.input.as_deref().is_some_and(|i| i != anchor && i.ends_with(PROMPT_ANCHOR))
         };
         let Some(with_anchor) = self.wait_fresh_screen_for(pane, room, shown).await.and_then(|o| o.input) else {
             return Err(self.abandon_typing(rec, "the text did not appear in CC's input box").await);
@@ -690,11 +695,11 @@ impl Manager {
             .with("session_id", &rec.id)
     }
 
-    /// Polls fresh colour captures (every 100 ms, bounded) until one satisfies `pred`.
+    /// Polls fresh colour captures (see [`typing_poll_delay`], bounded) until one satisfies `pred`.
     async fn wait_fresh_ansi(&self, pane: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         let opts = CaptureOptions { ansi: true, scrollback: 0 };
-        loop {
+        for attempt in 0.. {
             let control = self.control.read().await.clone();
             let screen = match control {
                 Some(c) => c.capture(pane, opts).await.ok(),
@@ -706,8 +711,9 @@ impl Manager {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(typing_poll_delay(attempt)).await;
         }
+        unreachable!("the loop returns at the deadline")
     }
 
     /// Captures and classifies the pane now, not the actor's last observation.
@@ -737,15 +743,16 @@ impl Manager {
         pred: impl Fn(&crate::detect::ScreenObservation) -> bool,
     ) -> Option<crate::detect::ScreenObservation> {
         let deadline = tokio::time::Instant::now() + limit;
-        loop {
+        for attempt in 0.. {
             if let Some(o) = self.fresh_screen(pane).await.ok().filter(|o| pred(o)) {
                 return Some(o);
             }
             if tokio::time::Instant::now() >= deadline {
                 return None;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(typing_poll_delay(attempt)).await;
         }
+        unreachable!("the loop returns at the deadline")
     }
 
     /// Notes a prompt typed into (or given on the command line of) a session; the last 16 are kept.
@@ -1015,6 +1022,22 @@ fn cursor_on_anchor(screen: &str) -> bool {
 
 fn typing_failed(e: crate::tmux::TmuxError) -> CoreError {
     CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", format!("typing failed: {e}"))
+}
+
+/// The pause between fresh captures while waiting for CC to draw what was just typed. CC draws a key
+/// within a frame or two (~16–40 ms), so a fixed 100 ms tick cost each typing step up to 100 ms (a send
+/// has four). Short at first, backing off to 100 ms so a slow or busy CC is not captured more than ten
+/// times a second; captures go over the control client (no process), so the short ones are cheap, and
+/// this runs only while a send waits, never when idle.
+/// `AEGIS_BENCH_FIXED_TYPING_POLL=1` restores the old fixed 100 ms tick: the baseline that
+/// examples/bench_turns.rs measures in the same run.
+fn typing_poll_delay(attempt: u32) -> Duration {
+    const STEPS_MS: [u64; 7] = [5, 5, 10, 10, 20, 50, 100];
+    static FIXED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *FIXED.get_or_init(|| std::env::var_os("AEGIS_BENCH_FIXED_TYPING_POLL").is_some_and(|v| v == "1")) {
+        return Duration::from_millis(100);
+    }
+    Duration::from_millis(STEPS_MS[(attempt as usize).min(STEPS_MS.len() - 1)])
 }
 
 /// A text as the screen parser can give it back: the box wraps long lines and indents continuation
