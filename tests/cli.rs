@@ -447,3 +447,23 @@ fn logs_strip_escapes_when_piped_and_never_print_secrets() {
     assert!(!tty.contains(&secret), "hook secret on the TTY:\n{tty}");
     rig.run(&["kill", &id], 30).ok();
 }
+
+#[test]
+fn a_turn_that_ends_in_error_exits_6_unless_error_was_asked_for() {
+    let rig = Rig::start();
+    let work = rig.work_dir();
+    let env = "CLAUDE_CODE_MAX_RETRIES=1";
+    let created = rig
+        .run(&["new", &work, "--wait", "--name", "review PR 456", "--env", env, "--permission-mode", "default"], 180);
+    let id = created.ok().stdout.trim().to_string();
+    let failed = rig.run(&["send", &id[..8], "ERROR(500) please fail", "--wait", "--json"], 150);
+    failed.code(6);
+    assert_eq!(json_of(&failed)["session"]["state"], "ERROR");
+    let e = json_error(&failed);
+    assert_eq!((e["reason"].as_str(), e["exit_code"].as_i64()), (Some("SESSION_ERROR"), Some(6)), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("500"), "{e}");
+    // Text form, and ERROR as the wanted state.
+    rig.run(&["wait", "review PR 456", "--now"], 30).code(6).stderr_has("ended in ERROR");
+    rig.run(&["wait", "review PR 456", "--now", "--until", "error"], 30).ok();
+    rig.run(&["kill", &id], 30).ok();
+}
