@@ -170,8 +170,9 @@ async fn termination() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let matches = Cli::command().get_matches();
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Usage errors exit 2; with --json they are reported as a JSON object like every other CLI error.
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|e| aegis::cli::exit_on_parse_error(e));
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| aegis::cli::exit_on_parse_error(e));
     if matches!(cli.command, Command::Completions { .. } | Command::Man) {
         return print_docs(&cli.command);
     }

@@ -62,6 +62,14 @@ impl ConnectOptions {
     }
 }
 
+/// The server could not be reached at all (the CLI exits with its own code for it).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the Aegis server at {address}: {detail}")]
+pub struct Unreachable {
+    pub address: String,
+    pub detail: String,
+}
+
 /// Connects to the server described by `conn`.
 pub async fn connect(conn: &ConnectOptions) -> anyhow::Result<Client> {
     let address = normalize_address(&conn.address);
@@ -69,10 +77,8 @@ pub async fn connect(conn: &ConnectOptions) -> anyhow::Result<Client> {
         .with_context(|| format!("invalid server address {address:?}"))?
         .connect_timeout(conn.timeout)
         .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the Aegis server at {address}: {}", source_chain(&e)))?;
+    let channel =
+        endpoint.connect().await.map_err(|e| Unreachable { detail: source_chain(&e), address: address.clone() })?;
     let header = auth_header(conn)?;
     Ok(SessionServiceClient::with_interceptor(channel, AuthInterceptor { header })
         .max_decoding_message_size(64 * 1024 * 1024))

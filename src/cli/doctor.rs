@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::connect::{connect, normalize_address, request, ConnectOptions};
+use super::out::outln;
 use super::render;
 use crate::proto::v1::{self as pb, EvidenceSource};
 
@@ -202,7 +203,7 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"ok": !failed, "checks": v}))?);
+        outln!("{}", serde_json::to_string_pretty(&json!({"ok": !failed, "checks": v}))?);
     } else {
         let style = super::term::Style { color: super::term::stdout_color() };
         for c in &checks {
@@ -211,7 +212,7 @@ pub async fn run(conn: &ConnectOptions, as_json: bool) -> anyhow::Result<i32> {
                 Level::Warn => style.state(pb::SessionState::Working as i32, "warn"),
                 Level::Fail => style.state(pb::SessionState::Error as i32, "FAIL"),
             };
-            println!("{mark}  {:<14} {}", c.name, c.detail);
+            outln!("{mark}  {:<14} {}", c.name, c.detail);
         }
     }
     Ok(if failed { super::EXIT_ERROR } else { super::EXIT_OK })

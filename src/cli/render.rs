@@ -495,7 +495,7 @@ pub fn interaction_json(p: &PendingInteraction) -> Value {
     Value::Object(m)
 }
 
-fn evidence_json(e: Option<&Evidence>) -> Value {
+pub fn evidence_json(e: Option<&Evidence>) -> Value {
     let Some(e) = e else { return Value::Null };
     let mut m = Map::new();
     m.insert("source".into(), json!(evidence_source_name(e.source)));
