@@ -34,6 +34,11 @@ pub(crate) struct Actor {
     exit_info: Option<ExitInfo>,
     /// A turn started and its end is not in the transcript yet.
     turn_open: bool,
+    /// Aegis interrupted the turn: the interrupted prompt's own transcript record, read late (a busy
+    /// machine delays the file notification), must not reopen it (CC writes no end for a turn
+    /// interrupted before its first token, so the ready state would be held for nothing). Cleared by
+    /// the next prompt (its hook or delivery).
+    interrupted: bool,
     /// While a turn's end is not in the transcript, the move to a ready state waits (bounded) so a
     /// client that reads the transcript at IDLE finds the answer there.
     hold_until: Option<tokio::time::Instant>,
@@ -96,6 +101,7 @@ impl Actor {
             progress_key: String::new(),
             exit_info: None,
             turn_open: false,
+            interrupted: false,
             hold_until: None,
             due_since: None,
             due_text: String::new(),
@@ -183,8 +189,14 @@ impl Actor {
             }
             Signal::Status { file, at } => self.on_status(file, at).await,
             Signal::TranscriptChanged => self.on_transcript().await,
-            Signal::ExpectDelivery(d) => self.deliveries.push(d),
+            Signal::ExpectDelivery(d) => {
+                self.interrupted = false;
+                self.deliveries.push(d);
+            }
             Signal::Interrupting => {
+                // Catch up first: the records already on disk belong to the turn being interrupted.
+                self.read_transcript().await;
+                self.interrupted = true;
                 self.clear_due("interrupt");
                 self.turn_open = false;
                 self.hold_until = None;
@@ -241,6 +253,7 @@ impl Actor {
                 self.clear_due("next prompt");
                 self.last_text.clear();
                 self.turn_open = true;
+                self.interrupted = false;
                 self.error_text.clear();
                 self.fuser.hint(State::Working, ev.clone());
                 self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(prompt.clone())).await;
@@ -458,7 +471,7 @@ impl Actor {
                         self.clear_due("turn end");
                     }
                     TurnSignal::PromptSubmitted { text, .. } => {
-                        self.turn_open = true;
+                        self.turn_open = !self.interrupted;
                         let ev = Evidence::transcript("user", at);
                         self.confirm_deliveries(|d| d.prompt_text.is_some(), ev, Some(text)).await;
                     }
