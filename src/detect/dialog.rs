@@ -115,6 +115,20 @@ pub struct ApiKeyDialog {
     pub options: Vec<MenuOption>,
 }
 
+/// 2.1.330+ auto mode behind a gateway: "Auto mode can't check actions in this session" (Enter = stay
+/// in auto mode, Esc = cancel the call). No menu: it is answered by those keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutoModeDialog {
+    pub title: Option<String>,
+    pub body: Vec<String>,
+    pub footer: Option<String>,
+    /// The tool call it holds, from the tool row drawn just above it (None when scrolled off).
+    pub tool: Option<String>,
+    pub command: Option<String>,
+    /// The fullscreen renderer's tool description (`● Removing a file`).
+    pub description: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Dialog {
     Permission(PermissionDialog),
@@ -124,6 +138,7 @@ pub enum Dialog {
     ExitPlan(SimpleDialog),
     Trust(TrustDialog),
     ApiKey(ApiKeyDialog),
+    AutoMode(AutoModeDialog),
     Generic(SimpleDialog),
 }
 
@@ -138,6 +153,7 @@ impl Dialog {
             Dialog::Trust(t) => &t.options,
             Dialog::ApiKey(k) => &k.options,
             Dialog::ExitPlan(s) | Dialog::Generic(s) => &s.options,
+            Dialog::AutoMode(_) => &[],
         }
     }
 }
@@ -561,7 +577,7 @@ pub fn parse_trust(lines: &[String], region_start: usize) -> Option<Dialog> {
 }
 
 /// Title + body + options + footer for the remaining dialogs (API key, bypass,
-/// settings error, upsell, auto-mode dialog, /help, /usage, rewind…).
+/// settings error, upsell, /help, /usage, rewind…; the auto-mode dialog builds on it).
 /// `with_options` is false for local dialogs, whose lists are not menus.
 pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) -> Option<Dialog> {
     let region = lines.get(region_start..)?;
@@ -576,6 +592,35 @@ pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) 
         body: non_empty_trimmed(&region[title_idx + 1..body_end]),
         options: opt.map_or_else(Vec::new, |o| parse_menu(&region[o..end], Continuation::Label)),
         footer,
+    }))
+}
+
+/// The auto-mode dialog, and the tool call it holds from the tool row right above its rule: classic
+/// `● Bash(<cmd>)`, fullscreen `● <description>` / `  ⎿  $ <cmd>` (first line of a wrapped command).
+pub fn parse_auto_mode(lines: &[String], region_start: usize) -> Option<Dialog> {
+    let Some(Dialog::Generic(g)) = parse_generic(lines, region_start, false) else { return None };
+    let above = &lines[..region_start.saturating_sub(1).min(lines.len())];
+    let (mut tool, mut command, mut description) = (None, None, None);
+    let row = last_index(above, above.len(), |l| l.starts_with("● "))
+        .filter(|&i| above[i + 1..].iter().filter(|l| !l.trim().is_empty()).count() <= 4);
+    if let Some(i) = row {
+        let head = above[i].trim_start_matches("● ").trim_end();
+        if let Some(c) = re!(r"^([A-Za-z][\w.-]*)\((.*)\)$").captures(head) {
+            tool = Some(c[1].to_string());
+            command = (&c[1] == "Bash").then(|| c[2].to_string());
+        } else if let Some(c) = above[i + 1..].iter().find_map(|l| re!(r"^\s*⎿\s+\$ (.+)$").captures(l)) {
+            tool = Some("Bash".to_string());
+            command = Some(c[1].trim_end().to_string());
+            description = Some(head.to_string());
+        }
+    }
+    Some(Dialog::AutoMode(AutoModeDialog {
+        title: g.title,
+        body: g.body,
+        footer: g.footer,
+        tool,
+        command,
+        description,
     }))
 }
 
