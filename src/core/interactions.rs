@@ -364,6 +364,15 @@ mod tests {
             let again = pending_for(state, None, Some(&obs), &record(p.clone()));
             assert_eq!(again[0].id, p[0].id);
         }
+        // The fullscreen tool row's `●` blinks: a frame without it still names the call.
+        let path = format!(
+            "{}/tests/fixtures/screens/cc-2.1.330-fullscreen/automode-bash-rm-80x24.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).unwrap().replace("● Removing a file", "  Removing a file");
+        let p = pending_for(State::PermissionPrompt, None, Some(&crate::detect::classify(&text)), &record(vec![]));
+        let InteractionContent::Permission { tool_name, command, .. } = &p[0].content else { panic!() };
+        assert_eq!((tool_name.as_str(), command.as_str()), ("Bash", "rm -f /srv/example/nonexistent-file"));
         // With the hook's PreToolUse the call is exact, and the id is still the dialog's own: the
         // call's own permission prompt that may follow carries the tool_use_id.
         let obs = screen("cc-2.1.330-classic", "automode-bash-rm-80x24.txt");

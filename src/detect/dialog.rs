@@ -597,22 +597,23 @@ pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) 
 
 /// The auto-mode dialog, and the tool call it holds from the tool row right above its rule: classic
 /// `● Bash(<cmd>)`, fullscreen `● <description>` / `  ⎿  $ <cmd>` (first line of a wrapped command).
+/// The row's `●` blinks, so it is not required.
 pub fn parse_auto_mode(lines: &[String], region_start: usize) -> Option<Dialog> {
     let Some(Dialog::Generic(g)) = parse_generic(lines, region_start, false) else { return None };
     let above = &lines[..region_start.saturating_sub(1).min(lines.len())];
+    // The last few non-empty lines above the rule, top to bottom.
+    let mut near: Vec<&str> = above.iter().rev().filter(|l| !l.trim().is_empty()).take(4).map(String::as_str).collect();
+    near.reverse();
     let (mut tool, mut command, mut description) = (None, None, None);
-    let row = last_index(above, above.len(), |l| l.starts_with("● "))
-        .filter(|&i| above[i + 1..].iter().filter(|l| !l.trim().is_empty()).count() <= 4);
-    if let Some(i) = row {
-        let head = above[i].trim_start_matches("● ").trim_end();
-        if let Some(c) = re!(r"^([A-Za-z][\w.-]*)\((.*)\)$").captures(head) {
-            tool = Some(c[1].to_string());
-            command = (&c[1] == "Bash").then(|| c[2].to_string());
-        } else if let Some(c) = above[i + 1..].iter().find_map(|l| re!(r"^\s*⎿\s+\$ (.+)$").captures(l)) {
-            tool = Some("Bash".to_string());
-            command = Some(c[1].trim_end().to_string());
-            description = Some(head.to_string());
-        }
+    let head = |l: &str| l.trim_start_matches('●').trim().to_string();
+    if let Some(k) = near.iter().position(|l| re!(r"^\s*⎿\s+\$ ").is_match(l)) {
+        tool = Some("Bash".to_string());
+        command = Some(near[k].trim().trim_start_matches('⎿').trim().trim_start_matches("$ ").to_string());
+        description = k.checked_sub(1).map(|p| head(near[p])).filter(|d| !d.is_empty());
+    } else if let Some(c) = near.iter().rev().find_map(|l| re!(r"^(?:● |  )?([A-Za-z][\w.-]*)\((.*)\)$").captures(l))
+    {
+        tool = Some(c[1].to_string());
+        command = (&c[1] == "Bash").then(|| c[2].to_string());
     }
     Some(Dialog::AutoMode(AutoModeDialog {
         title: g.title,
