@@ -445,3 +445,147 @@ async fn an_explicit_policy_trusts_the_work_dir_and_approves_listed_tools(cc: Cc
     assert_eq!((e.code(), reason(&e).as_str()), (Code::InvalidArgument, "INVALID_POLICY"));
 }
 per_cc!(an_explicit_policy_trusts_the_work_dir_and_approves_listed_tools);
+
+/// 2.1.330+ default to auto mode; behind a gateway (every test) the first risky call opens "Auto mode
+/// can't check actions in this session". A session created without a permission mode.
+async fn auto_mode_session(rig: &mut Rig) -> Option<(pb::Session, std::path::PathBuf)> {
+    if rig.cc.version() == "2.1.197" {
+        eprintln!("skipped on 2.1.197: it has no auto mode, so no auto-mode dialog");
+        return None;
+    }
+    // Auto mode runs `rm` in the work dir without asking; outside it, it needs the (missing) check.
+    let build = rig.path("build");
+    std::fs::create_dir_all(&build).unwrap();
+    std::fs::write(build.join("out.o"), "x").unwrap();
+    let build = build.canonicalize().unwrap();
+    let cmd = format!("rm -rf {}", build.display());
+    let mut req = rig.create_request("");
+    req.name = "impl-#123".into();
+    req.permission_mode = String::new();
+    req.wait = Some(wait(60, &[]));
+    let s = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
+    assert_eq!(state_of(&s), S::Idle, "{s:#?}\n{}", rig.screen(&s.id).await);
+    let s1 = ask(rig, &s.id, &format!("BASH({cmd})")).await;
+    assert_eq!(state_of(&s1), S::PermissionPrompt, "{s1:#?}\n{}", rig.screen(&s.id).await);
+    let it = only_interaction(&s1);
+    assert_eq!(it.kind, pb::InteractionKind::Permission as i32);
+    assert!(it.id.starts_with("automode-"), "{it:?}");
+    let Some(Content::Permission(p)) = &it.content else { panic!("{it:?}") };
+    assert_eq!(p.description, "Auto mode can't check actions in this session", "{p:?}");
+    assert!(p.content.contains("Enter to stay in auto mode"), "{p:?}");
+    assert_eq!((p.tool_name.as_str(), p.command.as_str()), ("Bash", cmd.as_str()), "the call it holds: {p:?}");
+    Some((s1, build))
+}
+
+fn never_unknown(events: &[pb::SessionEvent]) {
+    let states: Vec<_> = events.iter().map(|e| S::try_from(e.state).unwrap()).collect();
+    assert!(!states.contains(&S::Unknown), "{states:?}");
+}
+
+async fn auto_mode_dialog_approve(cc: Cc) {
+    auto_mode_stay(cc, true).await
+}
+per_cc!(auto_mode_dialog_approve);
+
+/// Stays in auto mode, then rejects the call's own prompt (unnumbered `❯ No` / `Yes`).
+async fn auto_mode_dialog_approve_then_reject_the_call(cc: Cc) {
+    auto_mode_stay(cc, false).await
+}
+per_cc!(auto_mode_dialog_approve_then_reject_the_call);
+
+/// Approves the auto-mode dialog; then approves (or rejects) the call's own prompt if CC shows one.
+async fn auto_mode_stay(cc: Cc, approve_call: bool) {
+    let mut rig = Rig::start(cc).await;
+    let Some((s, build)) = auto_mode_session(&mut rig).await else { return };
+    let mut id = only_interaction(&s).id;
+    let mut prompts = 0;
+    // Staying in auto mode sends the call on to its own (unnumbered No/Yes) prompt.
+    for _ in 0..3 {
+        if prompts > 0 && !approve_call {
+            let r = rig
+                .client
+                .reject_permission(pb::RejectPermissionRequest {
+                    session_id: s.id.clone(),
+                    interaction_id: id.clone(),
+                    wait: Some(wait(60, &[])),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("reject {id}: {e:?}\n{}", rig.server_log()))
+                .into_inner();
+            let after = r.session.unwrap();
+            assert_eq!(state_of(&after), S::Idle, "{after:#?}\n{}", rig.screen(&s.id).await);
+            break;
+        }
+        let r = rig
+            .client
+            .approve_permission(pb::ApprovePermissionRequest {
+                session_id: s.id.clone(),
+                interaction_id: id.clone(),
+                wait: Some(wait(60, &[])),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("approve {id}: {e:?}\n{}", rig.server_log()))
+            .into_inner();
+        if prompts == 0 {
+            assert_eq!(r.path, pb::AnswerPath::Keys as i32, "the auto-mode dialog is answered by Enter");
+        }
+        let after = r.session.unwrap();
+        match state_of(&after) {
+            S::Idle => break,
+            S::BashApproval | S::PermissionPrompt => {
+                prompts += 1;
+                let it = only_interaction(&with_options(&mut rig, &s.id).await);
+                assert_ne!(it.id, id, "a new interaction, not the answered one");
+                let labels: Vec<_> = it.options.iter().map(|o| o.label.as_str()).collect();
+                assert!(labels.contains(&"Yes") && labels.contains(&"No"), "{labels:?}");
+                id = it.id;
+            }
+            other => panic!("{other:?} after approving: {after:#?}\n{}", rig.screen(&s.id).await),
+        }
+    }
+    let after = rig.get(&s.id).await;
+    assert_eq!(state_of(&after), S::Idle, "{after:#?}\n{}", rig.screen(&s.id).await);
+    if approve_call {
+        assert!(!build.exists(), "the approved rm did not run");
+    } else {
+        assert!(prompts > 0, "CC showed no prompt for the call after staying in auto mode");
+        assert!(build.join("out.o").exists(), "the rejected rm ran");
+    }
+    never_unknown(&rig.events(&s.id).await);
+}
+
+async fn auto_mode_dialog_reject(cc: Cc) {
+    let mut rig = Rig::start(cc).await;
+    let Some((s, build)) = auto_mode_session(&mut rig).await else { return };
+    let it = only_interaction(&s);
+    let r = rig
+        .client
+        .reject_permission(pb::RejectPermissionRequest {
+            session_id: s.id.clone(),
+            interaction_id: it.id.clone(),
+            wait: Some(wait(60, &[])),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("reject: {e:?}\n{}", rig.server_log()))
+        .into_inner();
+    assert_eq!(r.path, pb::AnswerPath::Keys as i32);
+    let after = r.session.unwrap();
+    assert_eq!(state_of(&after), S::Idle, "{after:#?}\n{}", rig.screen(&s.id).await);
+    assert!(after.pending_interactions.is_empty(), "{after:#?}");
+    assert!(build.join("out.o").exists(), "the rejected rm ran");
+    let late = rig
+        .client
+        .approve_permission(pb::ApprovePermissionRequest {
+            session_id: s.id.clone(),
+            interaction_id: it.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&late), "INTERACTION_NOT_PENDING");
+    never_unknown(&rig.events(&s.id).await);
+}
+per_cc!(auto_mode_dialog_reject);

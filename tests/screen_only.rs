@@ -154,3 +154,49 @@ async fn every_dialog_is_answerable_without_hooks(cc: Cc) {
     no_hook_evidence(&events);
 }
 per_cc!(every_dialog_is_answerable_without_hooks);
+
+/// 2.1.330+ default to auto mode; behind a gateway the first risky call opens "Auto mode can't check
+/// actions in this session". Without hooks it is still a pending interaction, the call read from the
+/// screen; approved (Enter), then the call's own unnumbered `No` / `Yes` prompt approved (Down Enter).
+async fn auto_mode_dialog_without_hooks(cc: Cc) {
+    if cc.version() == "2.1.197" {
+        eprintln!("skipped on 2.1.197: it has no auto mode, so no auto-mode dialog");
+        return;
+    }
+    let mut rig =
+        Rig::start_configured(cc, aegis::fakeapi::Script::builtin(), vec!["--no-hooks".into()], Vec::new()).await;
+    // Outside the work dir: auto mode runs `rm` inside it without asking.
+    let build = rig.path("build");
+    std::fs::create_dir_all(&build).unwrap();
+    let build = build.canonicalize().unwrap();
+    let cmd = format!("rm -rf {}", build.display());
+    let mut req = rig.create_request("");
+    req.name = "impl-#123".into();
+    req.permission_mode = String::new();
+    req.wait = Some(wait(60, &[]));
+    let s = rig.client.create_session(req).await.unwrap().into_inner().session.unwrap();
+    assert_eq!(state_of(&s), S::Idle, "{s:#?}");
+    let d = send(&mut rig, &s.id, &format!("BASH({cmd})")).await;
+    assert_eq!(state_of(&d), S::PermissionPrompt, "{d:#?}\n{}", rig.screen(&s.id).await);
+    let it = &d.pending_interactions[0];
+    assert!(it.id.starts_with("automode-"), "{it:?}");
+    let Some(Content::Permission(p)) = &it.content else { panic!("{d:#?}") };
+    assert_eq!(p.description, "Auto mode can't check actions in this session", "{p:?}");
+    assert_eq!((p.tool_name.as_str(), p.command.as_str()), ("Bash", cmd.as_str()), "{p:?}");
+    let r = approve(&mut rig, &d, pb::PlanApprovalMode::Unspecified).await;
+    assert_eq!(r.path, pb::AnswerPath::Keys as i32);
+    let after = r.session.unwrap();
+    if state_of(&after) != S::Idle {
+        assert_eq!(state_of(&after), S::BashApproval, "{after:#?}\n{}", rig.screen(&s.id).await);
+        let b = with_options(&mut rig, &s.id).await;
+        let labels: Vec<_> = b.pending_interactions[0].options.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["No", "Yes"], "{b:#?}");
+        let r = approve(&mut rig, &b, pb::PlanApprovalMode::Unspecified).await;
+        assert_eq!(state_of(r.session.as_ref().unwrap()), S::Idle, "{r:#?}\n{}", rig.screen(&s.id).await);
+    }
+    assert!(!build.exists(), "the approved rm did not run");
+    let events = rig.events(&s.id).await;
+    no_hook_evidence(&events);
+    assert!(!events.iter().any(|e| e.state == S::Unknown as i32), "{events:#?}");
+}
+per_cc!(auto_mode_dialog_without_hooks);

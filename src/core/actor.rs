@@ -633,6 +633,19 @@ impl Actor {
         (*self.auto_slot(kind) != AutoTrust::Failed).then_some(kind)
     }
 
+    /// The call the auto-mode dialog holds: it comes with no PermissionRequest, so it is the newest
+    /// PreToolUse (when the drawn tool row, if any, names the same tool).
+    fn auto_mode_call(&self, screen: Option<&ScreenObservation>) -> Option<PendingTool> {
+        let Some(crate::detect::dialog::Dialog::AutoMode(d)) = screen.and_then(|s| s.dialog.as_ref()) else {
+            return None;
+        };
+        let (id, tool_name, input) = self.tools.last()?;
+        if d.tool.as_ref().is_some_and(|t| t != tool_name) {
+            return None;
+        }
+        Some(PendingTool { id: id.clone(), tool_name: tool_name.clone(), input: input.clone(), since: now_ms() })
+    }
+
     fn stall_deadline(&self) -> Option<tokio::time::Instant> {
         let rec = self.h.get();
         if rec.state != State::Working || rec.stall.stalled {
@@ -725,7 +738,8 @@ impl Actor {
         }
         self.hold_until = None;
         let screen = self.fuser.screen().cloned();
-        let pending = interactions::pending_for(v.state, self.waiting.as_ref(), screen.as_ref(), &rec);
+        let call = self.waiting.clone().or_else(|| self.auto_mode_call(screen.as_ref()));
+        let pending = interactions::pending_for(v.state, call.as_ref(), screen.as_ref(), &rec);
         if v.state != rec.state || v.error_message != rec.error_message {
             let stall_reset = v.state != State::Working && rec.stall.stalled;
             let (state, msg, pend, evidence) = (v.state, v.error_message.clone(), pending.clone(), v.evidence.clone());

@@ -10,6 +10,7 @@
 //! INTERACTION_NOT_PENDING and types nothing.
 use super::error::{CoreError, CoreResult, ErrorKind};
 use super::handle::{ScreenSnap, SessionHandle, Signal};
+use super::interactions::AUTO_MODE_ID_PREFIX;
 use super::manager::Manager;
 use crate::cc::hook_payload::{ask_user_question_answers, permission_request_allow, permission_request_deny};
 use crate::detect::dialog::{Dialog, MenuOption};
@@ -110,6 +111,25 @@ fn target_label(kind: InteractionKind, answer: &Answer, options: &[ChoiceOption]
     })
 }
 
+/// The key that carries out `answer` on the auto-mode dialog: Enter stays in auto mode (the held call
+/// goes on to its permission prompt or runs), Esc cancels the call and ends the turn.
+fn auto_mode_key(answer: &Answer) -> CoreResult<Key> {
+    match answer {
+        Answer::Approve { for_session: false, .. } => Ok(Key::Enter),
+        Answer::Reject { feedback } if feedback.is_empty() => Ok(Key::Escape),
+        Answer::Approve { .. } => Err(CoreError::new(
+            ErrorKind::FailedPrecondition,
+            "SCOPE_NOT_OFFERED",
+            "the auto-mode dialog offers no \"always allow\"; approve once, then answer the call's own prompt",
+        )),
+        _ => Err(CoreError::new(
+            ErrorKind::FailedPrecondition,
+            "FEEDBACK_NOT_OFFERED",
+            "the auto-mode dialog takes no feedback; reject without it",
+        )),
+    }
+}
+
 impl Manager {
     /// Answers a pending interaction. Returns the session afterwards and the path used.
     pub async fn answer(
@@ -148,10 +168,14 @@ impl Manager {
             }
             _ => None,
         };
+        let auto_key = it.id.starts_with(AUTO_MODE_ID_PREFIX).then(|| auto_mode_key(&answer)).transpose()?;
         if !self.claim(&rec.id, interaction_id) {
             return Err(not_pending(interaction_id));
         }
-        let result = self.apply(&h, &it, &answer, hook_decision).await;
+        let result = match auto_key {
+            Some(key) => self.answer_auto_mode(&h, &it, key).await.map(|()| AnswerPath::Keys),
+            None => self.apply(&h, &it, &answer, hook_decision).await,
+        };
         if result.is_err() {
             self.unclaim(&rec.id, interaction_id);
         }
@@ -185,6 +209,63 @@ impl Manager {
         self.choose_by_keys(h, it, &label, feedback.as_deref(), Done::Resolved).await?;
         h.signal(Signal::ReleaseHook { id: it.id.clone() });
         Ok(AnswerPath::Keys)
+    }
+
+    /// The auto-mode dialog has no menu and no hook: one key, sent once it has been visible for SETTLE,
+    /// verified by the dialog leaving the screen. Re-sent only while it is still drawn (a second Enter
+    /// could otherwise land on the permission prompt that follows it, where Enter means No).
+    async fn answer_auto_mode(&self, h: &SessionHandle, it: &Interaction, key: Key) -> CoreResult<()> {
+        use crate::detect::ScreenState;
+        let pane = h.get().tmux_pane;
+        let mut sent = false;
+        for _ in 0..ATTEMPTS {
+            if !self.settled_state(h, ScreenState::AutoModeDialog, Duration::from_secs(3)).await {
+                break;
+            }
+            if key == Key::Escape {
+                // Aegis interrupts the turn itself: an older "working" hint must not hold the idle box back.
+                h.signal(Signal::Interrupting);
+            }
+            self.tmux()
+                .send_keys(&pane, &[key])
+                .await
+                .map_err(|e| CoreError::new(ErrorKind::Unavailable, "TMUX_FAILED", e.to_string()))?;
+            sent = true;
+            if self.wait_dialog_gone(h, ScreenState::AutoModeDialog, Duration::from_secs(3)).await {
+                self.wait_resolved(h, &it.id, Duration::from_secs(3)).await;
+                return Ok(());
+            }
+        }
+        if sent && !self.dialog_shown(h, ScreenState::AutoModeDialog) {
+            return Ok(());
+        }
+        Err(CoreError::new(
+            ErrorKind::Unavailable,
+            "ANSWER_NOT_APPLIED",
+            "CC did not take the answer (dialog unchanged after retries)",
+        ))
+    }
+
+    fn dialog_shown(&self, h: &SessionHandle, state: crate::detect::ScreenState) -> bool {
+        h.screen.borrow().as_ref().is_some_and(|s| s.obs.state == state)
+    }
+
+    /// Whether the screen shows `state` and still does SETTLE later (keys sent earlier are dropped).
+    async fn settled_state(&self, h: &SessionHandle, state: crate::detect::ScreenState, limit: Duration) -> bool {
+        let mut rx = h.screen.subscribe();
+        let shows = |s: &Option<ScreenSnap>| s.as_ref().is_some_and(|s| s.obs.state == state);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if shows(&rx.borrow_and_update()) {
+                tokio::time::sleep(SETTLE).await;
+                if shows(&rx.borrow_and_update()) {
+                    return true;
+                }
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// The options as drawn now (waits briefly for the dialog: 2.1.330's hook precedes it by ~0.5 s).
@@ -456,6 +537,17 @@ mod tests {
         let trust = opts(&["No, exit", "Yes, I trust this folder"]);
         assert_eq!(target_label(InteractionKind::Trust, &approve, &trust).unwrap(), "Yes, I trust this folder");
         assert_eq!(target_label(InteractionKind::Trust, &reject, &trust).unwrap(), "No, exit");
+    }
+
+    #[test]
+    fn the_auto_mode_dialog_is_answered_by_enter_or_esc() {
+        let approve = Answer::Approve { for_session: false, plan_auto: false };
+        assert_eq!(auto_mode_key(&approve).unwrap(), Key::Enter);
+        assert_eq!(auto_mode_key(&Answer::Reject { feedback: String::new() }).unwrap(), Key::Escape);
+        let always = Answer::Approve { for_session: true, plan_auto: false };
+        assert_eq!(auto_mode_key(&always).unwrap_err().reason, "SCOPE_NOT_OFFERED");
+        let feedback = Answer::Reject { feedback: "no".into() };
+        assert_eq!(auto_mode_key(&feedback).unwrap_err().reason, "FEEDBACK_NOT_OFFERED");
     }
 
     #[test]

@@ -99,13 +99,14 @@ pub fn screen_state(obs: &ScreenObservation, started: bool) -> Option<State> {
         ScreenState::Compacting => State::Compacting,
         ScreenState::ApiRetry => State::RateLimited,
         ScreenState::Exited => State::Exited,
-        // Blocking dialogs Aegis does not answer (bypass confirm, settings error, renderer
-        // upsell, auto-mode notice, /help-like dialogs): visible as UNKNOWN with their markers.
         ScreenState::ApiKeyPrompt => State::ApiKeyPrompt,
+        // It holds a tool call until answered (Enter = stay in auto mode, Esc = cancel): a permission.
+        ScreenState::AutoModeDialog => State::PermissionPrompt,
+        // Blocking dialogs Aegis does not answer (bypass confirm, settings error, renderer
+        // upsell, /help-like dialogs): visible as UNKNOWN with their markers.
         ScreenState::BypassConfirm
         | ScreenState::SettingsError
         | ScreenState::FullscreenUpsell
-        | ScreenState::AutoModeDialog
         | ScreenState::LocalDialog
         | ScreenState::Unknown => State::Unknown,
     })

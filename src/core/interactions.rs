@@ -1,7 +1,7 @@
 //! Pending interactions: what CC waits for an answer to, with stable ids and full structured content.
 //! Content comes from the hook payload when one arrived (exact, complete even when the dialog's top
 //! scrolled off); the options come from the drawn dialog (exact labels, in screen order).
-use crate::detect::dialog::{Dialog, MenuOption};
+use crate::detect::dialog::{AutoModeDialog, Dialog, MenuOption};
 use crate::detect::ScreenObservation;
 use crate::model::*;
 use serde_json::Value;
@@ -60,8 +60,8 @@ pub fn pending_for(
     };
     let dialog = screen.and_then(|s| s.dialog.as_ref());
     let options = dialog.map(dialog_options).unwrap_or_default();
-    let mut it = match (kind, waiting) {
-        (InteractionKind::Trust, _) => {
+    let mut it = match (kind, waiting, dialog) {
+        (InteractionKind::Trust, _, _) => {
             let dir = match dialog {
                 Some(Dialog::Trust(t)) => t.directory.clone().unwrap_or_else(|| rec.work_dir.clone()),
                 _ => rec.work_dir.clone(),
@@ -75,7 +75,7 @@ pub fn pending_for(
                 tool_input_json: String::new(),
             }
         }
-        (InteractionKind::ApiKey, _) => Interaction {
+        (InteractionKind::ApiKey, _, _) => Interaction {
             id: format!("apikey-{}", &rec.id[..8.min(rec.id.len())]),
             kind,
             since: now_ms(),
@@ -85,7 +85,24 @@ pub fn pending_for(
             options,
             tool_input_json: String::new(),
         },
-        (_, Some(w)) if state_for_tool(&w.tool_name) == state => Interaction {
+        // Not the tool's own permission prompt (that may follow it, with the tool's id): an id of its own.
+        (_, _, Some(Dialog::AutoMode(d))) => {
+            let id = rec
+                .pending
+                .iter()
+                .find(|p| p.id.starts_with(AUTO_MODE_ID_PREFIX))
+                .map(|p| p.id.clone())
+                .unwrap_or_else(|| format!("{AUTO_MODE_ID_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+            Interaction {
+                id,
+                kind,
+                since: now_ms(),
+                content: auto_mode_content(d, waiting),
+                options,
+                tool_input_json: waiting.map(|w| w.input.to_string()).unwrap_or_default(),
+            }
+        }
+        (_, Some(w), _) if state_for_tool(&w.tool_name) == state => Interaction {
             id: w.id.clone(),
             kind,
             since: w.since,
@@ -120,6 +137,41 @@ pub fn pending_for(
         }
     }
     vec![it]
+}
+
+/// Ids of the "Auto mode can't check actions" dialog's interactions.
+pub const AUTO_MODE_ID_PREFIX: &str = "automode-";
+
+/// The auto-mode dialog as a permission: the call it holds (from the hook when known, else as drawn)
+/// and, as description and content, what the dialog says.
+fn auto_mode_content(d: &AutoModeDialog, tool: Option<&PendingTool>) -> InteractionContent {
+    let mut text = d.body.join("\n");
+    if let Some(f) = &d.footer {
+        text = format!("{text}\n{f}");
+    }
+    let description = d.title.clone().unwrap_or_default();
+    match tool.map(|t| content_from_tool(&t.tool_name, &t.input)) {
+        Some(InteractionContent::Permission { tool_name, tool_input_json, command, file_path, url, .. }) => {
+            InteractionContent::Permission {
+                tool_name,
+                tool_input_json,
+                command,
+                file_path,
+                content: text,
+                url,
+                description,
+            }
+        }
+        _ => InteractionContent::Permission {
+            tool_name: d.tool.clone().unwrap_or_default(),
+            tool_input_json: String::new(),
+            command: d.command.clone().unwrap_or_default(),
+            file_path: String::new(),
+            content: text,
+            url: String::new(),
+            description,
+        },
+    }
 }
 
 fn menu(options: &[MenuOption]) -> Vec<ChoiceOption> {
@@ -264,16 +316,8 @@ mod tests {
         assert!(!key_hint_matches("sk-ant-test", "sk-ant-test"));
     }
 
-    #[test]
-    fn the_api_key_dialog_is_a_pending_interaction_with_its_options() {
-        let path = format!(
-            "{}/tests/fixtures/screens/cc-2.1.330-fullscreen/startup-apikey-80x24.txt",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let obs = crate::detect::classify(&std::fs::read_to_string(path).unwrap());
-        let state = crate::core::fuse::screen_state(&obs, true).unwrap();
-        assert_eq!(state, State::ApiKeyPrompt);
-        let rec: SessionRecord = serde_json::from_value(serde_json::json!({
+    fn record(pending: Vec<Interaction>) -> SessionRecord {
+        let mut rec: SessionRecord = serde_json::from_value(serde_json::json!({
             "id": "0b5c7a52-2f0e-4a55-9d59-1a2b3c4d5e6f", "name": "", "work_dir": "/w", "state": "Starting",
             "revision": 1, "created": 0, "updated": 0, "state_since": 0, "evidence": {"source": "Api", "at": 0},
             "pending": [], "labels": {}, "permission_mode": "", "model": "", "cc_session_id": "",
@@ -283,6 +327,88 @@ mod tests {
             "cols": 80, "rows": 24
         }))
         .unwrap();
+        rec.pending = pending;
+        rec
+    }
+
+    fn screen(dir: &str, name: &str) -> ScreenObservation {
+        let path = format!("{}/tests/fixtures/screens/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+        crate::detect::classify(&std::fs::read_to_string(path).unwrap())
+    }
+
+    #[test]
+    fn the_auto_mode_dialog_is_a_permission_for_the_call_it_holds() {
+        for (dir, size, drawn) in [
+            ("cc-2.1.330-fullscreen", "120x40", true),
+            ("cc-2.1.330-fullscreen", "80x24", true),
+            ("cc-2.1.330-classic", "120x40", true),
+            // The tool row scrolled off: only the hook can name the call.
+            ("cc-2.1.330-classic", "80x24", false),
+        ] {
+            let obs = screen(dir, &format!("automode-bash-rm-{size}.txt"));
+            let state = crate::core::fuse::screen_state(&obs, true).unwrap();
+            assert_eq!(state, State::PermissionPrompt, "{dir} {size}: never UNKNOWN");
+            let p = pending_for(state, None, Some(&obs), &record(vec![]));
+            assert_eq!(p.len(), 1);
+            assert_eq!(p[0].kind, InteractionKind::Permission);
+            assert!(p[0].id.starts_with(AUTO_MODE_ID_PREFIX), "{}", p[0].id);
+            let InteractionContent::Permission { tool_name, command, description, content, .. } = &p[0].content else {
+                panic!("{:?}", p[0].content)
+            };
+            assert_eq!(description, "Auto mode can't check actions in this session");
+            assert!(content.contains("Enter to stay in auto mode"), "{content}");
+            let call = (tool_name.as_str(), command.as_str());
+            let want = if drawn { ("Bash", "rm -f /srv/example/nonexistent-file") } else { ("", "") };
+            assert_eq!(call, want, "{dir} {size}");
+            // The id stays while the dialog does.
+            let again = pending_for(state, None, Some(&obs), &record(p.clone()));
+            assert_eq!(again[0].id, p[0].id);
+        }
+        // The fullscreen tool row's `●` blinks: a frame without it still names the call.
+        let path = format!(
+            "{}/tests/fixtures/screens/cc-2.1.330-fullscreen/automode-bash-rm-80x24.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).unwrap().replace("● Removing a file", "  Removing a file");
+        let p = pending_for(State::PermissionPrompt, None, Some(&crate::detect::classify(&text)), &record(vec![]));
+        let InteractionContent::Permission { tool_name, command, .. } = &p[0].content else { panic!() };
+        assert_eq!((tool_name.as_str(), command.as_str()), ("Bash", "rm -f /srv/example/nonexistent-file"));
+        // With the hook's PreToolUse the call is exact, and the id is still the dialog's own: the
+        // call's own permission prompt that may follow carries the tool_use_id.
+        let obs = screen("cc-2.1.330-classic", "automode-bash-rm-80x24.txt");
+        let call = PendingTool {
+            id: "toolu_01".into(),
+            tool_name: "Bash".into(),
+            input: serde_json::json!({"command": "rm -rf build", "description": "Remove build"}),
+            since: 0,
+        };
+        let p = pending_for(State::PermissionPrompt, Some(&call), Some(&obs), &record(vec![]));
+        assert!(p[0].id.starts_with(AUTO_MODE_ID_PREFIX), "{}", p[0].id);
+        let InteractionContent::Permission { tool_name, command, description, .. } = &p[0].content else { panic!() };
+        assert_eq!((tool_name.as_str(), command.as_str()), ("Bash", "rm -rf build"));
+        assert_eq!(description, "Auto mode can't check actions in this session");
+        assert!(p[0].tool_input_json.contains("rm -rf build"));
+        // Its fallback prompt (unnumbered No / Yes) is the Bash call's own interaction, a new one.
+        let fallback = screen("cc-2.1.330-fullscreen", "automode-bash-rm-unnumbered-prompt-80x24.txt");
+        let state = crate::core::fuse::screen_state(&fallback, true).unwrap();
+        assert_eq!(state, State::BashApproval);
+        let q = pending_for(state, None, Some(&fallback), &record(p.clone()));
+        assert_eq!(q[0].kind, InteractionKind::Bash);
+        assert_ne!(q[0].id, p[0].id);
+        let labels: Vec<_> = q[0].options.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["No", "Yes"]);
+    }
+
+    #[test]
+    fn the_api_key_dialog_is_a_pending_interaction_with_its_options() {
+        let path = format!(
+            "{}/tests/fixtures/screens/cc-2.1.330-fullscreen/startup-apikey-80x24.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let obs = crate::detect::classify(&std::fs::read_to_string(path).unwrap());
+        let state = crate::core::fuse::screen_state(&obs, true).unwrap();
+        assert_eq!(state, State::ApiKeyPrompt);
+        let rec = record(vec![]);
         let p = pending_for(state, None, Some(&obs), &rec);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].kind, InteractionKind::ApiKey);

@@ -115,6 +115,20 @@ pub struct ApiKeyDialog {
     pub options: Vec<MenuOption>,
 }
 
+/// 2.1.330+ auto mode behind a gateway: "Auto mode can't check actions in this session" (Enter = stay
+/// in auto mode, Esc = cancel the call). No menu: it is answered by those keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutoModeDialog {
+    pub title: Option<String>,
+    pub body: Vec<String>,
+    pub footer: Option<String>,
+    /// The tool call it holds, from the tool row drawn just above it (None when scrolled off).
+    pub tool: Option<String>,
+    pub command: Option<String>,
+    /// The fullscreen renderer's tool description (`● Removing a file`).
+    pub description: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Dialog {
     Permission(PermissionDialog),
@@ -124,6 +138,7 @@ pub enum Dialog {
     ExitPlan(SimpleDialog),
     Trust(TrustDialog),
     ApiKey(ApiKeyDialog),
+    AutoMode(AutoModeDialog),
     Generic(SimpleDialog),
 }
 
@@ -138,6 +153,7 @@ impl Dialog {
             Dialog::Trust(t) => &t.options,
             Dialog::ApiKey(k) => &k.options,
             Dialog::ExitPlan(s) | Dialog::Generic(s) => &s.options,
+            Dialog::AutoMode(_) => &[],
         }
     }
 }
@@ -561,7 +577,7 @@ pub fn parse_trust(lines: &[String], region_start: usize) -> Option<Dialog> {
 }
 
 /// Title + body + options + footer for the remaining dialogs (API key, bypass,
-/// settings error, upsell, auto-mode dialog, /help, /usage, rewind…).
+/// settings error, upsell, /help, /usage, rewind…; the auto-mode dialog builds on it).
 /// `with_options` is false for local dialogs, whose lists are not menus.
 pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) -> Option<Dialog> {
     let region = lines.get(region_start..)?;
@@ -576,6 +592,36 @@ pub fn parse_generic(lines: &[String], region_start: usize, with_options: bool) 
         body: non_empty_trimmed(&region[title_idx + 1..body_end]),
         options: opt.map_or_else(Vec::new, |o| parse_menu(&region[o..end], Continuation::Label)),
         footer,
+    }))
+}
+
+/// The auto-mode dialog, and the tool call it holds from the tool row right above its rule: classic
+/// `● Bash(<cmd>)`, fullscreen `● <description>` / `  ⎿  $ <cmd>` (first line of a wrapped command).
+/// The row's `●` blinks, so it is not required.
+pub fn parse_auto_mode(lines: &[String], region_start: usize) -> Option<Dialog> {
+    let Some(Dialog::Generic(g)) = parse_generic(lines, region_start, false) else { return None };
+    let above = &lines[..region_start.saturating_sub(1).min(lines.len())];
+    // The last few non-empty lines above the rule, top to bottom.
+    let mut near: Vec<&str> = above.iter().rev().filter(|l| !l.trim().is_empty()).take(4).map(String::as_str).collect();
+    near.reverse();
+    let (mut tool, mut command, mut description) = (None, None, None);
+    let head = |l: &str| l.trim_start_matches('●').trim().to_string();
+    if let Some(k) = near.iter().position(|l| re!(r"^\s*⎿\s+\$ ").is_match(l)) {
+        tool = Some("Bash".to_string());
+        command = Some(near[k].trim().trim_start_matches('⎿').trim().trim_start_matches("$ ").to_string());
+        description = k.checked_sub(1).map(|p| head(near[p])).filter(|d| !d.is_empty());
+    } else if let Some(c) = near.iter().rev().find_map(|l| re!(r"^(?:● |  )?([A-Za-z][\w.-]*)\((.*)\)$").captures(l))
+    {
+        tool = Some(c[1].to_string());
+        command = (&c[1] == "Bash").then(|| c[2].to_string());
+    }
+    Some(Dialog::AutoMode(AutoModeDialog {
+        title: g.title,
+        body: g.body,
+        footer: g.footer,
+        tool,
+        command,
+        description,
     }))
 }
 

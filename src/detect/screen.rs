@@ -444,6 +444,7 @@ fn parse_dialog(state: ScreenState, lines: &[String], start: usize) -> Option<Di
         ScreenState::ExitPlanConfirm => dialog::parse_exit_plan(lines),
         ScreenState::TrustPrompt => dialog::parse_trust(lines, start),
         ScreenState::ApiKeyPrompt => dialog::parse_api_key(lines, start),
+        ScreenState::AutoModeDialog => dialog::parse_auto_mode(lines, start),
         ScreenState::LocalDialog => dialog::parse_generic(lines, start, false),
         _ => dialog::parse_generic(lines, start, true),
     }
