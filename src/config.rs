@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub max_sessions: Option<usize>,
     pub max_watchers: Option<usize>,
     pub metrics_listen: Option<SocketAddr>,
+    /// The original tool's HTTP API address (`--http`).
+    pub http: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     /// The token itself is deliberately not a key: a file for it (0600) is the one way to keep it out
     /// of a config that is often world-readable or committed.

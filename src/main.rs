@@ -105,6 +105,10 @@ struct ServeArgs {
     /// is set (then scrapes need `Authorization: Bearer <token>`).
     #[arg(long, env = "AEGIS_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Serve the original Aegis HTTP API (curl + jq, e.g. 127.0.0.1:9100) on this address; off by
+    /// default. Loopback unless a token is set (then requests need `Authorization: Bearer <token>`).
+    #[arg(long, env = "AEGIS_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
     /// Config file (aegis.toml). Default: $XDG_CONFIG_HOME/aegis/aegis.toml, used if present.
     #[arg(long, env = "AEGIS_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
@@ -136,7 +140,7 @@ fn merge_config(cli: &mut Cli, matches: &clap::ArgMatches) -> anyhow::Result<()>
     }
     take!(listen, tmux_socket, tmux_bin, claude_bin, stall_secs, retain_events, watch_lifetime_secs,
         watch_send_timeout_ms, watch_buffer, no_hooks, max_sessions, max_watchers;
-        state_dir, claude_config_dir, metrics_listen);
+        state_dir, claude_config_dir, metrics_listen, http);
     if let Some(v) = f.log_format.take() {
         if !given(matches, "log_format") {
             cli.log_format = v;
@@ -212,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
                 max_watchers: a.max_watchers,
                 tcp_nodelay: a.tcp_nodelay,
                 metrics_listen: a.metrics_listen,
+                http_listen: a.http,
                 demo: a.demo,
             };
             serve(cfg, termination()).await
