@@ -79,9 +79,12 @@ mod tests {
 
     #[test]
     fn keys_parse_and_unknown_keys_are_named() {
-        let c =
-            parse("listen = \"127.0.0.1:6000\"\nmax-sessions = 3\nno-hooks = true\nlog-format = \"json\"\n").unwrap();
+        let c = parse(
+            "listen = \"127.0.0.1:6000\"\nmax-sessions = 3\nno-hooks = true\nlog-format = \"json\"\nhttp = \"127.0.0.1:9100\"\n",
+        )
+        .unwrap();
         assert_eq!(c.listen, Some("127.0.0.1:6000".parse().unwrap()));
+        assert_eq!(c.http, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(c.max_sessions, Some(3));
         assert_eq!(c.no_hooks, Some(true));
         assert_eq!(c.log_format, Some(LogFormat::Json));

@@ -270,7 +270,7 @@ mod tests {
         let p = t.path().join("aegis.toml");
         std::fs::write(
             &p,
-            "listen = \"127.0.0.1:6001\"\nstall-secs = 7\nmax-watchers = 5\nmetrics-listen = \"127.0.0.1:6002\"\n\
+            "listen = \"127.0.0.1:6001\"\nstall-secs = 7\nmax-watchers = 5\nmetrics-listen = \"127.0.0.1:6002\"\nhttp = \"127.0.0.1:6003\"\n\
              log-format = \"json\"\nstate-dir = \"/tmp/from-file\"\nno-hooks = true\n",
         )
         .unwrap();
@@ -281,6 +281,7 @@ mod tests {
         assert_eq!(a.listen, "127.0.0.1:6001".parse().unwrap());
         assert_eq!((a.stall_secs, a.max_watchers, a.no_hooks), (7, 5, true));
         assert_eq!(a.metrics_listen, Some("127.0.0.1:6002".parse().unwrap()));
+        assert_eq!(a.http, Some("127.0.0.1:6003".parse().unwrap()));
         assert_eq!(a.state_dir.as_deref(), Some(std::path::Path::new("/tmp/from-file")));
         assert_eq!(cli.log_format, aegis::telemetry::LogFormat::Json);
         // Untouched keys keep clap's defaults.

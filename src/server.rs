@@ -375,10 +375,10 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         }
         None => None,
     };
-    let sessions = tonic::service::interceptor::InterceptedService::new(
-        SessionServiceServer::from_arc(service),
-        move |r| auth.check(r),
-    );
+    let sessions =
+        tonic::service::interceptor::InterceptedService::new(SessionServiceServer::from_arc(service), move |r| {
+            auth.check(r)
+        });
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;

@@ -160,7 +160,11 @@ pub fn status_text(s: &pb::Session) -> String {
         }
         State::PermissionPrompt => {
             let what = [field("command"), field("filePath"), field("url")].into_iter().find(|w| !w.is_empty());
-            format!("Claude asks permission to use {}{}", field("tool"), what.map(|w| format!(": {w}")).unwrap_or_default())
+            format!(
+                "Claude asks permission to use {}{}",
+                field("tool"),
+                what.map(|w| format!(": {w}")).unwrap_or_default()
+            )
         }
         State::BashApproval => format!("Claude asks to run: {}", field("command")),
         State::PlanMode => "Claude proposes a plan and waits for approval".into(),
@@ -275,7 +279,8 @@ mod tests {
 
     #[test]
     fn every_state_maps_to_one_of_the_originals_statuses_or_exited() {
-        let original = ["idle", "working", "permission_prompt", "bash_approval", "plan_mode", "ask_question", "unknown"];
+        let original =
+            ["idle", "working", "permission_prompt", "bash_approval", "plan_mode", "ask_question", "unknown"];
         for s in State::ALL {
             let st = status(s);
             assert!(original.contains(&st) || (s == State::Exited && st == "exited"), "{s:?} -> {st}");

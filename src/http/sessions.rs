@@ -58,7 +58,8 @@ impl Http {
 
     /// Whether the session's first prompt reached CC (its MessageSent event is in the history).
     async fn prompt_delivered(&self, id: &str) -> Result<bool, ApiError> {
-        let events = self.svc.mgr.store().session_events(id, 1, 100).await.map_err(|e| CoreError::internal(e.to_string()))?;
+        let events =
+            self.svc.mgr.store().session_events(id, 1, 100).await.map_err(|e| CoreError::internal(e.to_string()))?;
         Ok(events.iter().any(|e| e.kind == EventKind::MessageSent))
     }
 
@@ -138,8 +139,7 @@ pub struct CreateBody {
 /// it ready, as the original's create did; `waitForStable` waits for a settled state instead.
 pub async fn create(Ctx(h): Ctx<Http>, body: Bytes) -> Reply {
     let b: CreateBody = parse(&body)?;
-    let ready: Vec<State> =
-        State::ALL.into_iter().filter(|s| !matches!(s, State::Starting | State::Unknown)).collect();
+    let ready: Vec<State> = State::ALL.into_iter().filter(|s| !matches!(s, State::Starting | State::Unknown)).collect();
     let states = if b.wait_for_stable { &[][..] } else { &ready[..] };
     let req = pb::CreateSessionRequest {
         work_dir: b.work_dir,
@@ -233,7 +233,8 @@ pub async fn send(Ctx(h): Ctx<Http>, Path(id): Path<String>, body: Bytes) -> Rep
         let target = h.target(&s, "", true)?;
         return h.answer_with_text(&s, &target, &b.text, b.idempotency_key).await;
     }
-    let req = pb::SendMessageRequest { session_id: s.id, text: b.text, request_id: b.idempotency_key, ..Default::default() };
+    let req =
+        pb::SendMessageRequest { session_id: s.id, text: b.text, request_id: b.idempotency_key, ..Default::default() };
     let r = h.svc.send_message(Request::new(req)).await?.into_inner();
     // Returned only once CC confirmed it took the text (hook or emptied box): delivered, first try.
     Ok(flat(&r.session.unwrap_or_default(), json!({"ok": true, "delivered": true, "attempts": 1})))
