@@ -135,30 +135,38 @@ pub struct CreateBody {
     idempotency_key: String,
 }
 
-/// `POST /v1/sessions`. Always waits (bounded) until CC is past its boot, so the next `/send` finds
-/// it ready, as the original's create did; `waitForStable` waits for a settled state instead.
+impl CreateBody {
+    /// Always waits (bounded) until CC is past its boot, so the next `/send` finds it ready, as the
+    /// original's create did; `waitForStable` waits for a settled state (empty = any stable) instead.
+    fn request(self) -> pb::CreateSessionRequest {
+        let ready: Vec<State> =
+            State::ALL.into_iter().filter(|s| !matches!(s, State::Starting | State::Unknown)).collect();
+        let states = if self.wait_for_stable { &[][..] } else { &ready[..] };
+        pb::CreateSessionRequest {
+            work_dir: self.work_dir,
+            name: self.name,
+            prompt: self.prompt,
+            permission_mode: self.permission_mode,
+            model: self.model,
+            env: self.env,
+            labels: self.labels,
+            request_id: self.idempotency_key,
+            wait: wait(states, self.timeout_ms.unwrap_or(DEFAULT_WAIT_MS)),
+            ..Default::default()
+        }
+    }
+}
+
+/// `POST /v1/sessions`.
 pub async fn create(Ctx(h): Ctx<Http>, body: Bytes) -> Reply {
-    let b: CreateBody = parse(&body)?;
-    let ready: Vec<State> = State::ALL.into_iter().filter(|s| !matches!(s, State::Starting | State::Unknown)).collect();
-    let states = if b.wait_for_stable { &[][..] } else { &ready[..] };
-    let req = pb::CreateSessionRequest {
-        work_dir: b.work_dir,
-        name: b.name,
-        prompt: b.prompt.clone(),
-        permission_mode: b.permission_mode,
-        model: b.model,
-        env: b.env,
-        labels: b.labels,
-        request_id: b.idempotency_key,
-        wait: wait(states, b.timeout_ms.unwrap_or(DEFAULT_WAIT_MS)),
-        ..Default::default()
-    };
+    let req = parse::<CreateBody>(&body)?.request();
+    let prompted = !req.prompt.is_empty();
     let r = h.svc.create_session(Request::new(req)).await?.into_inner();
     // A replayed key answers from the recorded response: show the session as it is now.
     let s = h.get(&r.session.unwrap_or_default().id).await?;
-    let delivered = !b.prompt.is_empty() && h.prompt_delivered(&s.id).await?;
+    let delivered = prompted && h.prompt_delivered(&s.id).await?;
     // CC takes the first prompt on its command line: one attempt, never retyped.
-    let attempts = u32::from(!b.prompt.is_empty());
+    let attempts = u32::from(prompted);
     let extra = json!({"promptDelivery": {"delivered": delivered, "attempts": attempts}, "waitResult": wait_json(&r.wait_result)});
     Ok(flat(&s, extra))
 }
@@ -229,7 +237,7 @@ pub struct SendBody {
 pub async fn send(Ctx(h): Ctx<Http>, Path(id): Path<String>, body: Bytes) -> Reply {
     let b: SendBody = parse(&body)?;
     let s = h.get(&id).await?;
-    if compat::status(compat_state(&s)) == "ask_question" {
+    if s.state == pb::SessionState::AskQuestion as i32 {
         let target = h.target(&s, "", true)?;
         return h.answer_with_text(&s, &target, &b.text, b.idempotency_key).await;
     }
@@ -238,10 +246,6 @@ pub async fn send(Ctx(h): Ctx<Http>, Path(id): Path<String>, body: Bytes) -> Rep
     let r = h.svc.send_message(Request::new(req)).await?.into_inner();
     // Returned only once CC confirmed it took the text (hook or emptied box): delivered, first try.
     Ok(flat(&r.session.unwrap_or_default(), json!({"ok": true, "delivered": true, "attempts": 1})))
-}
-
-fn compat_state(s: &pb::Session) -> State {
-    crate::api::convert::state_from(s.state).unwrap_or(State::Unknown)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 # starts `aegis serve --http` against the real CC and the scripted model). Inputs: AEGIS_HTTP (host:port),
 # WORK (a trusted work dir), NAME (a session name), OUT (a scratch dir). Exits non-zero naming the step.
 set -euo pipefail
+# (No `| head` or `| grep -q` after a producer: with pipefail its SIGPIPE would fail the step.)
 B="http://$AEGIS_HTTP"
 J=(-H "Content-Type: application/json")
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -46,7 +47,20 @@ curl -s "$B/v1/sessions/$SID/read" | check "read messages" '
   and any(.messages[]; .role == "assistant" and .contentType == "text" and .text == "hello from curl"
           and (.timestamp | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")))'
 
-# --- a Bash permission, approved with /approve
+# --- caller text is data: shell syntax and tmux key names reach the model as typed
+TEXT='SAY(data $(touch pwned.txt) `touch pwned2.txt` ; C-c Enter "q" \n)'
+curl -s -X POST "$B/v1/sessions/$SID/send" "${J[@]}" -d "$(jq -n --arg t "$TEXT" '{text: $t}')" >/dev/null
+poll "$SID" idle
+curl -s "$B/v1/sessions/$SID/read" | jq -e --arg t "${TEXT:4:${#TEXT}-5}" \
+  'any(.messages[]; .role == "assistant" and .text == $t)' >/dev/null || fail "the text was not passed as data"
+[ ! -e "$WORK/pwned.txt" ] && [ ! -e "$WORK/pwned2.txt" ] || fail "caller text ran as a command"
+
+# --- a Bash permission, rejected with /reject, then one approved with /approve
+curl -s -X POST "$B/v1/sessions/$SID/send" "${J[@]}" -d '{"text":"BASH(touch rejected.txt)"}' >/dev/null
+poll "$SID" bash_approval
+curl -s -X POST "$B/v1/sessions/$SID/reject" "${J[@]}" -d '{"feedback":"not that one"}' | check reject '.ok'
+poll "$SID" idle
+[ ! -e "$WORK/rejected.txt" ] || fail "the rejected command ran"
 curl -s -X POST "$B/v1/sessions/$SID/send" "${J[@]}" -d '{"text":"BASH(touch tool-x.txt && echo tool-x)"}' >/dev/null
 poll "$SID" bash_approval
 curl -s "$B/v1/sessions/$SID/read" | check "pendingPermission" '
@@ -59,6 +73,15 @@ poll "$SID" idle
 curl -s "$B/v1/sessions/$SID/read" | check "tool messages" '
   any(.messages[]; .contentType == "tool_use" and .toolName == "Bash")
   and any(.messages[]; .contentType == "tool_result" and (.text | contains("tool-x")))'
+# --- a file permission names the file
+curl -s -X POST "$B/v1/sessions/$SID/send" "${J[@]}" -d '{"text":"WRITE(notes.txt:alpha)"}' >/dev/null
+poll "$SID" permission_prompt
+curl -s "$B/v1/sessions/$SID/read" | jq -e --arg f "$WORK/notes.txt" \
+  '.pendingPermission.tool == "Write" and .pendingPermission.filePath == $f and .state == "PERMISSION_PROMPT"' \
+  >/dev/null || fail "pendingPermission of a Write: $(curl -s "$B/v1/sessions/$SID" | jq -c .pendingPermission)"
+curl -s -X POST "$B/v1/sessions/$SID/approve" | check "approve Write" '.ok'
+poll "$SID" idle
+[ "$(cat "$WORK/notes.txt")" = alpha ] || fail "the approved Write did not write"
 code=$(curl -s -o "$OUT/err.json" -w '%{http_code}' -X POST "$B/v1/sessions/$SID/approve")
 [ "$code" = 400 ] || fail "approve with nothing pending gave HTTP $code"
 check "nothing pending" '.reason == "INTERACTION_NOT_PENDING"' < "$OUT/err.json"
@@ -92,7 +115,7 @@ poll "$SID" idle
 sleep 1
 kill "$SSE" 2>/dev/null || true
 wait "$SSE" 2>/dev/null || true
-grep -m1 '^event:' "$OUT/live.sse" | grep -qx 'event: snapshot' || fail "no snapshot first: $(head -5 "$OUT/live.sse")"
+[ "$(grep -m1 '^event:' "$OUT/live.sse")" = "event: snapshot" ] || fail "no snapshot first: $(head -5 "$OUT/live.sse")"
 grep -qx 'event: message_sent' "$OUT/live.sse" || fail "no message_sent event live"
 mapfile -t IDS < <(sed -n 's/^id: //p' "$OUT/live.sse")
 for i in $(seq 1 $((${#IDS[@]} - 1))); do
@@ -108,7 +131,7 @@ mapfile -t GIDS < <(sed -n 's/^id: //p' "$OUT/all.sse")
 [ "${GIDS[0]}" = 1 ] || fail "global stream from Last-Event-ID 0 starts at ${GIDS[0]:-nothing}"
 curl -s -N --max-time 2 -H "Last-Event-ID: ${GIDS[-1]}" "$B/v1/events" > "$OUT/all2.sse" || true
 grep -q '^id: ' "$OUT/all2.sse" && fail "global resume at the head replayed events"
-grep '^data: ' "$OUT/all.sse" | head -1 | sed 's/^data: //' | check "global event data" '.sessionId and .sequence == 1 and .kind == "created"'
+grep -m1 '^data: ' "$OUT/all.sse" | sed 's/^data: //' | check "global event data" '.sessionId and .sequence == 1 and .kind == "created"'
 
 # --- interrupt a working turn, escape, pane
 curl -s -X POST "$B/v1/sessions/$SID/send" "${J[@]}" -d '{"text":"STREAM_SLOW"}' >/dev/null
