@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub max_sessions: Option<usize>,
     pub max_watchers: Option<usize>,
     pub metrics_listen: Option<SocketAddr>,
+    /// The original tool's HTTP API address (`--http`).
+    pub http: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     /// The token itself is deliberately not a key: a file for it (0600) is the one way to keep it out
     /// of a config that is often world-readable or committed.
@@ -77,9 +79,12 @@ mod tests {
 
     #[test]
     fn keys_parse_and_unknown_keys_are_named() {
-        let c =
-            parse("listen = \"127.0.0.1:6000\"\nmax-sessions = 3\nno-hooks = true\nlog-format = \"json\"\n").unwrap();
+        let c = parse(
+            "listen = \"127.0.0.1:6000\"\nmax-sessions = 3\nno-hooks = true\nlog-format = \"json\"\nhttp = \"127.0.0.1:9100\"\n",
+        )
+        .unwrap();
         assert_eq!(c.listen, Some("127.0.0.1:6000".parse().unwrap()));
+        assert_eq!(c.http, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(c.max_sessions, Some(3));
         assert_eq!(c.no_hooks, Some(true));
         assert_eq!(c.log_format, Some(LogFormat::Json));

@@ -8,6 +8,7 @@
 //! - [`core`]: sessions, state fusion, pending interactions, event log — no gRPC here.
 //! - [`store`]: the embedded SQLite store behind the core; [`private_fs`]: 0700/0600 state files.
 //! - [`api`]: thin tonic handlers and the one place that maps core errors to `tonic::Status`.
+//! - [`http`]: the original tool's HTTP API (curl + jq), routes calling [`api`]'s service in-process.
 //! - [`cli`], [`mcp`]: the human commands and the MCP server, both thin gRPC clients; [`login`]:
 //!   `aegis login` (CC's own `/login` for the sessions' config dir).
 //! - [`fakeapi`]: a scripted fake Anthropic Messages API for tests and offline use (and `serve --demo`).
@@ -23,6 +24,7 @@ pub mod docs;
 pub mod fakeapi;
 pub mod files;
 pub mod hooks_http;
+pub mod http;
 pub mod login;
 pub mod mcp;
 pub mod model;

@@ -105,6 +105,10 @@ struct ServeArgs {
     /// is set (then scrapes need `Authorization: Bearer <token>`).
     #[arg(long, env = "AEGIS_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Serve the original Aegis HTTP API (curl + jq, e.g. 127.0.0.1:9100) on this address; off by
+    /// default. Loopback unless a token is set (then requests need `Authorization: Bearer <token>`).
+    #[arg(long, env = "AEGIS_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
     /// Config file (aegis.toml). Default: $XDG_CONFIG_HOME/aegis/aegis.toml, used if present.
     #[arg(long, env = "AEGIS_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
@@ -136,7 +140,7 @@ fn merge_config(cli: &mut Cli, matches: &clap::ArgMatches) -> anyhow::Result<()>
     }
     take!(listen, tmux_socket, tmux_bin, claude_bin, stall_secs, retain_events, watch_lifetime_secs,
         watch_send_timeout_ms, watch_buffer, no_hooks, max_sessions, max_watchers;
-        state_dir, claude_config_dir, metrics_listen);
+        state_dir, claude_config_dir, metrics_listen, http);
     if let Some(v) = f.log_format.take() {
         if !given(matches, "log_format") {
             cli.log_format = v;
@@ -212,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
                 max_watchers: a.max_watchers,
                 tcp_nodelay: a.tcp_nodelay,
                 metrics_listen: a.metrics_listen,
+                http_listen: a.http,
                 demo: a.demo,
             };
             serve(cfg, termination()).await
@@ -265,7 +270,7 @@ mod tests {
         let p = t.path().join("aegis.toml");
         std::fs::write(
             &p,
-            "listen = \"127.0.0.1:6001\"\nstall-secs = 7\nmax-watchers = 5\nmetrics-listen = \"127.0.0.1:6002\"\n\
+            "listen = \"127.0.0.1:6001\"\nstall-secs = 7\nmax-watchers = 5\nmetrics-listen = \"127.0.0.1:6002\"\nhttp = \"127.0.0.1:6003\"\n\
              log-format = \"json\"\nstate-dir = \"/tmp/from-file\"\nno-hooks = true\n",
         )
         .unwrap();
@@ -276,6 +281,7 @@ mod tests {
         assert_eq!(a.listen, "127.0.0.1:6001".parse().unwrap());
         assert_eq!((a.stall_secs, a.max_watchers, a.no_hooks), (7, 5, true));
         assert_eq!(a.metrics_listen, Some("127.0.0.1:6002".parse().unwrap()));
+        assert_eq!(a.http, Some("127.0.0.1:6003".parse().unwrap()));
         assert_eq!(a.state_dir.as_deref(), Some(std::path::Path::new("/tmp/from-file")));
         assert_eq!(cli.log_format, aegis::telemetry::LogFormat::Json);
         // Untouched keys keep clap's defaults.

@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub tcp_nodelay: bool,
     /// Prometheus `/metrics` address (off when None); loopback unless a token is set, like `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// The original tool's HTTP API (crate::http; off when None); loopback unless a token is set.
+    pub http_listen: Option<SocketAddr>,
     /// `--demo`: sessions run against the built-in scripted model with a private, pre-seeded CC
     /// config dir (no Claude account needed; see [`start_demo`]).
     pub demo: bool,
@@ -227,6 +229,13 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
             );
         }
     }
+    if let Some(h) = cfg.http_listen {
+        if !h.ip().is_loopback() && cfg.token.is_none() {
+            anyhow::bail!(
+                "refusing to serve the HTTP API on {h} without a token (--token-file or --token; only loopback may be unauthenticated)"
+            );
+        }
+    }
     // Installed first, so adoption's events and tmux commands at start-up are counted too.
     let recorder = cfg.metrics_listen.map(|_| crate::telemetry::install_recorder()).transpose()?;
     // The state dir is private (0700) and locked before anything else touches it.
@@ -345,7 +354,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         }
         _ => None,
     };
-    let service = Service {
+    let service = std::sync::Arc::new(Service {
         mgr: mgr.clone(),
         idem: Idempotency::default(),
         shutdown: stop_rx,
@@ -353,17 +362,34 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         tmux_version,
         state_dir: cfg.state_dir.to_string_lossy().into_owned(),
         caps,
-    };
+    });
     let auth = BearerAuth::new(cfg.token.clone());
-    let sessions = SessionServiceServer::with_interceptor(service, move |r| auth.check(r));
+    // The HTTP API calls the same service object the gRPC server runs (one implementation).
+    let http_addr = match cfg.http_listen {
+        Some(a) => {
+            let mut stop = service.shutdown.clone();
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            Some(crate::http::start(a, service.clone(), auth.clone(), stopped).await?)
+        }
+        None => None,
+    };
+    let sessions =
+        tonic::service::interceptor::InterceptedService::new(SessionServiceServer::from_arc(service), move |r| {
+            auth.check(r)
+        });
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     lock.record(Some(addr))?;
-    // The lines on stdout: tests and scripts read the bound address from the first, where to scrape
-    // from the second (when metrics are on). One write, and a reader that stopped reading (`| head -1`,
+    // The lines on stdout: tests and scripts read the bound address from the first, then the HTTP
+    // API's and where to scrape (each when on). One write, and a reader that stopped reading (`| head -1`,
     // a closed pipe) must not take the service down: `println!` would panic on EPIPE.
     let mut banner = format!("listening {addr}\n");
+    if let Some(h) = http_addr {
+        banner.push_str(&format!("http {h}\n"));
+    }
     if let Some(m) = metrics_addr {
         banner.push_str(&format!("metrics {m}\n"));
     }
@@ -372,7 +398,7 @@ pub async fn serve(cfg: ServeConfig, shutdown: impl std::future::Future<Output =
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
     }
-    tracing::info!(%addr, %hook_addr, metrics = ?metrics_addr, "aegis serving");
+    tracing::info!(%addr, %hook_addr, http = ?http_addr, metrics = ?metrics_addr, "aegis serving");
     if let Some(d) = &demo {
         tracing::info!(
             model = %d.api.base_url(),

@@ -1,4 +1,5 @@
-//! Bearer-token check for SessionService (health and reflection stay open). Constant-time compare.
+//! Bearer-token check for SessionService and the HTTP API (health and reflection stay open).
+//! Constant-time compare.
 use subtle::ConstantTimeEq;
 use tonic::{Request, Status};
 
@@ -14,14 +15,18 @@ impl BearerAuth {
     }
 
     pub fn check(&self, req: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = &self.expected else {
-            return Ok(req);
-        };
-        let got = req.metadata().get("authorization").map(|v| v.as_bytes()).unwrap_or_default();
-        if bool::from(got.ct_eq(expected.as_slice())) {
+        if self.allows(req.metadata().get("authorization").map(|v| v.as_bytes())) {
             Ok(req)
         } else {
             Err(Status::unauthenticated("missing or wrong bearer token"))
+        }
+    }
+
+    /// Whether an `authorization` header value passes (the gRPC interceptor and the HTTP API both ask).
+    pub fn allows(&self, header: Option<&[u8]>) -> bool {
+        match &self.expected {
+            None => true,
+            Some(expected) => bool::from(header.unwrap_or_default().ct_eq(expected.as_slice())),
         }
     }
 }

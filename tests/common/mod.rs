@@ -100,6 +100,8 @@ pub struct Rig {
     pub api: FakeApi,
     pub server: Option<Child>,
     pub addr: String,
+    /// The HTTP API's address (`http <addr>`, the banner's second line) when `--http` is among the args.
+    pub http: String,
     pub socket: String,
     pub client: SessionServiceClient<Channel>,
     /// Extra `aegis serve` arguments for the next (re)start.
@@ -158,6 +160,7 @@ impl Rig {
             api,
             server: None,
             addr: String::new(),
+            http: String::new(),
             socket,
             client: dummy_client(),
             server_args,
@@ -207,17 +210,27 @@ impl Rig {
         cmd.envs(self.server_env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("spawn aegis serve");
         let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        let http = self.server_args.iter().any(|a| a == "--http");
+        let lines = tokio::task::spawn_blocking(move || {
+            let mut out = BufReader::new(stdout);
+            let (mut line, mut second) = (String::new(), String::new());
+            out.read_line(&mut line)?;
+            if http {
+                out.read_line(&mut second)?;
+            }
+            std::io::Result::Ok((line, second))
         });
-        let line = tokio::time::timeout(Duration::from_secs(30), line)
+        let (line, second) = tokio::time::timeout(Duration::from_secs(30), lines)
             .await
             .expect("server did not start in 30 s")
             .unwrap()
             .unwrap();
         let addr = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         self.addr = addr.to_string();
+        if http {
+            let h = second.trim().strip_prefix("http ").unwrap_or_else(|| panic!("unexpected second line {second:?}"));
+            self.http = h.to_string();
+        }
         self.server = Some(child);
         self.client = SessionServiceClient::connect(format!("http://{addr}")).await.unwrap();
     }
