@@ -6,6 +6,7 @@
 //! Hand-written rather than tower-http's `TraceLayer`: the code of a streamed or successful call is in
 //! the trailers, so the body is wrapped to see them, and a call the client abandons (body dropped
 //! before its trailers) is counted once, as CANCELLED.
+use crate::proto::code_name;
 use crate::telemetry::{RPCS, RPC_LATENCY};
 use http_body::{Body, Frame, SizeHint};
 use std::future::Future;
@@ -166,29 +167,5 @@ impl<B: Body + Unpin> Body for RpcBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// The canonical upper-case name of a gRPC code (as in the gRPC spec and `aegis_rpc_total{code}`).
-pub fn code_name(c: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match c {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
     }
 }

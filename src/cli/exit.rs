@@ -8,6 +8,7 @@ use tonic_types::StatusExt as _;
 
 use super::connect::Unreachable;
 use super::render::{self, state_name, status_reason, status_text};
+use crate::proto::code_name;
 use crate::proto::v1::{Session, SessionState};
 
 /// Success.
@@ -180,30 +181,6 @@ pub fn report(e: &anyhow::Error, json: bool) -> i32 {
 /// The JSON form of a report.
 pub fn report_json(r: &Report) -> serde_json::Value {
     json!({"code": r.code, "reason": r.reason, "message": r.message, "metadata": r.metadata, "exit_code": r.exit})
-}
-
-/// The canonical (proto JSON) name of a gRPC code.
-pub fn code_name(c: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match c {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 #[cfg(test)]

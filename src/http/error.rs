@@ -1,7 +1,8 @@
 //! HTTP errors: the API's own `tonic::Status` (made from the core error by `api::status::to_status`,
 //! the one mapping place) rendered as `{error, reason, code, metadata}` with the canonical HTTP status.
-use crate::api::status::{code_name, http_status, to_status};
+use crate::api::status::{http_status, to_status};
 use crate::core::CoreError;
+use crate::proto::code_name;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
